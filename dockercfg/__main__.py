@@ -1,0 +1,3 @@
+from dockercfg.cli import main
+
+main()

@@ -1,0 +1,47 @@
+"""One exception type per exit code; cli.py maps them to exit codes and one line on stderr."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Exit codes (DESIGN.md): stable, documented in the README.
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+EXIT_ENVIRONMENT = 3
+EXIT_APPLY_FAILED = 4
+
+
+class DockercfgError(Exception):
+    """An expected failure: reported as one line, never as a traceback."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+    def __init__(self, message: str, *, problems: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = list(problems or [])
+
+
+class ConfigInvalid(DockercfgError):
+    """The resulting (or given) configuration would not be accepted by dockerd."""
+
+    exit_code = EXIT_INVALID
+
+
+class UsageError(DockercfgError):
+    """A bad command-line argument, e.g. an invalid registry address."""
+
+    exit_code = EXIT_USAGE
+
+
+class EnvironmentProblem(DockercfgError):
+    """Permission, unreadable/unparsable file, lock timeout, unknown host layout."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class ApplyFailed(DockercfgError):
+    """Applying the change failed after the write; the previous file was restored."""
+
+    exit_code = EXIT_APPLY_FAILED
