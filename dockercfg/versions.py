@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Optional, Tuple
 
-Version = Tuple[int, int, int]
+Version = tuple[int, int, int]
 
 # The newest rules apply when no dockerd is found.
 NEWEST: Version = (99, 0, 0)
@@ -13,7 +12,7 @@ NEWEST: Version = (99, 0, 0)
 _VERSION_RE = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
 
 
-def parse_version(text: str) -> Optional[Version]:
+def parse_version(text: str) -> Version | None:
     """'Docker version 20.10.24+dfsg1, build 5d6db84' or '24.0.8' -> (20, 10, 24)."""
     match = _VERSION_RE.search(text)
     if not match:

@@ -1,0 +1,212 @@
+"""The command line: parse, call one operation in ops.py, render text or JSON. No logic here.
+
+Heavy modules (jsonschema, pydbus/gi, distro) are imported by the operations that need them,
+never at import time: `dockercfg --help` must start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from dockercfg import __version__
+from dockercfg.detect import Options
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Safely manage the Docker daemon's insecure registries and registry mirrors.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# Global options work before or after the command name; main() moves them to the front.
+GLOBAL_VALUE_OPTIONS = ("--target", "--config", "--root", "--docker-version")
+GLOBAL_FLAGS = ("--json", "--quiet", "-q", "--verbose", "-v")
+
+APPLY_HELP = "auto: reload when dockerd can, restart otherwise; reload|restart|none to force"
+
+
+class _State:
+    options = Options()
+    json = False
+    quiet = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"dockercfg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _globals(
+    target: str = typer.Option("auto", "--target", help="auto or daemon-json"),
+    config: Optional[str] = typer.Option(None, "--config", help="Config file to manage"),
+    root: Path = typer.Option(Path("/"), "--root", help="Treat DIR as / (chroots, images)"),
+    docker_version: Optional[str] = typer.Option(
+        None, "--docker-version", help="Judge by this dockerd version instead of the installed one"
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Explain each decision"),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit"
+    ),
+) -> None:
+    _State.options = Options(
+        root=root, target=target, config=config, docker_version=docker_version, verbose=verbose
+    )
+    _State.json = json_output
+    _State.quiet = quiet
+
+
+def _run(command: str, operation, *args, show_diff: bool = False, **kwargs) -> None:
+    from dockercfg import output
+
+    output.run(
+        command,
+        lambda: operation(_State.options, *args, **kwargs),
+        json_mode=_State.json,
+        quiet=_State.quiet,
+        verbose=_State.options.verbose,
+        show_diff=show_diff,
+    )
+
+
+def _mutation(
+    command: str, key: str, add: bool, values: List[str], apply: str, dry_run: bool, diff: bool
+) -> None:
+    from dockercfg import ops
+
+    _run(
+        command,
+        ops.mutate,
+        command,
+        (key, add, values),
+        apply=apply,
+        dry_run=dry_run,
+        show_diff=diff or dry_run,
+    )
+
+
+@app.command("add-insecure")
+def add_insecure(
+    addresses: List[str] = typer.Argument(..., metavar="ADDR...", help="host[:port] or CIDR"),
+    apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
+    diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
+) -> None:
+    """Let dockerd talk plain HTTP (or unverified TLS) to these registries."""
+    _mutation("add-insecure", "insecure-registries", True, addresses, apply, dry_run, diff)
+
+
+@app.command("remove-insecure")
+def remove_insecure(
+    addresses: List[str] = typer.Argument(..., metavar="ADDR...", help="host[:port] or CIDR"),
+    apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
+    diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
+) -> None:
+    """Stop treating these registries as insecure."""
+    _mutation("remove-insecure", "insecure-registries", False, addresses, apply, dry_run, diff)
+
+
+@app.command("add-mirror")
+def add_mirror(
+    urls: List[str] = typer.Argument(..., metavar="URL...", help="http(s)://host[:port][/path]"),
+    apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
+    diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
+) -> None:
+    """Pull Docker Hub images through these mirrors."""
+    _mutation("add-mirror", "registry-mirrors", True, urls, apply, dry_run, diff)
+
+
+@app.command("remove-mirror")
+def remove_mirror(
+    urls: List[str] = typer.Argument(..., metavar="URL...", help="http(s)://host[:port][/path]"),
+    apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
+    diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
+) -> None:
+    """Stop using these registry mirrors."""
+    _mutation("remove-mirror", "registry-mirrors", False, urls, apply, dry_run, diff)
+
+
+@app.command("validate")
+def validate(
+    file: Optional[str] = typer.Argument(None, metavar="[FILE]", help="Default: the live file"),
+) -> None:
+    """Report every problem dockerd would have with the config, at once."""
+    from dockercfg import ops
+
+    _run("validate", ops.validate_file, file)
+
+
+@app.command("show")
+def show() -> None:
+    """Configured and live registries and mirrors, each with its source."""
+    from dockercfg import ops
+
+    _run("show", ops.show)
+
+
+@app.command("detect")
+def detect() -> None:
+    """Which file, service manager and dockerd this host uses, and why."""
+    from dockercfg import ops
+
+    _run("detect", ops.run_detect)
+
+
+@app.command("apply")
+def apply_cmd(apply: str = typer.Option("auto", "--apply", help=APPLY_HELP)) -> None:
+    """Make the current config file live: reload or restart, then verify."""
+    from dockercfg import ops
+
+    _run("apply", ops.apply_current, apply=apply)
+
+
+@app.command("rollback")
+def rollback(
+    to: Optional[str] = typer.Option(None, "--to", help="Backup file to restore"),
+    apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
+) -> None:
+    """Restore the newest backup (or --to FILE) and apply it."""
+    from dockercfg import ops
+
+    _run("rollback", ops.rollback, to=to, apply=apply, show_diff=False)
+
+
+def hoist_global_options(argv: List[str]) -> List[str]:
+    """Move global options found after the command name to the front (before `--` only)."""
+    front: List[str] = []
+    rest: List[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_VALUE_OPTIONS:
+            takes_next = "=" not in arg and i + 1 < len(argv)
+            front.extend(argv[i : i + 2] if takes_next else [arg])
+            i += 2 if takes_next else 1
+            continue
+        if arg in GLOBAL_FLAGS:
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    from dockercfg import output
+
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    sys.exit(output.run_click(typer.main.get_command(app), args, json_mode="--json" in args))

@@ -1,0 +1,90 @@
+"""Settings given both as a dockerd flag and in daemon.json: dockerd refuses to start or reload.
+
+moby: daemon/config/config.go findConfigurationConflicts. Values are irrelevant: any key set in
+both places is fatal, except `runtimes` (moby skips duplicates there).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from dockercfg.problems import Problem
+
+# Flags whose names are not derivable from the schema's "x-flag" (short forms).
+_SHORT_FLAGS = {
+    "-H": "hosts",
+    "-D": "debug",
+    "-l": "log-level",
+    "-p": "pidfile",
+    "-b": "bridge",
+    "-G": "group",
+    "-s": "storage-driver",
+}
+_NOT_KEYS = {"--config-file", "--validate", "--help", "--version", "-v", "-h"}
+_EXEMPT = {"runtimes"}  # moby: skipDuplicates
+
+
+@lru_cache(maxsize=1)
+def _flag_table() -> tuple[dict[str, str], frozenset[str]]:
+    """flag name -> config key, and the set of boolean keys (their flags take no separate value)."""
+    from dockercfg.schema import load_schema
+
+    flags: dict[str, str] = dict(_SHORT_FLAGS)
+    booleans = set()
+    for key, spec in load_schema().get("properties", {}).items():
+        if spec.get("type") == "boolean":
+            booleans.add(key)
+        names = spec.get("x-flag") or f"--{key}"
+        for name in names if isinstance(names, list) else str(names).split("/"):
+            name = name.strip()
+            if name.startswith("-"):
+                flags.setdefault(name, key)
+        flags.setdefault(f"--{key}", key)
+    return flags, frozenset(booleans)
+
+
+def flag_settings(argv: list[str]) -> dict[str, list[str]]:
+    """Config keys set by dockerd command-line flags -> their values, in order."""
+    flags, booleans = _flag_table()
+    settings: dict[str, list[str]] = {}
+    i = 1 if argv and not argv[0].startswith("-") else 0  # skip the program name
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if not arg.startswith("-") or arg in _NOT_KEYS:
+            if arg == "--config-file":
+                i += 1
+            continue
+        name, has_value, value = arg.partition("=")
+        key = flags.get(name)
+        if key is None and not name.startswith("--") and len(name) > 2:
+            key, value, has_value = flags.get(name[:2]), name[2:], "="  # -Hunix://…
+        if key is None:
+            continue
+        if not has_value and key not in booleans and i < len(argv):
+            value = argv[i]
+            i += 1
+        settings.setdefault(key, []).append(value if (has_value or key not in booleans) else "true")
+    return settings
+
+
+def find_conflicts(
+    config: dict, flag_values: dict[str, list[str]], *, file: str, source: str
+) -> list[Problem]:
+    """One error per key set both in the file and by a flag."""
+    problems = []
+    for key in config:
+        if key in flag_values and key not in _EXEMPT:
+            problems.append(
+                Problem(
+                    code="flag-conflict",
+                    path=key,
+                    message=(
+                        f"{key} is set both in {file} and as a dockerd flag ({source}: "
+                        f"{', '.join(flag_values[key])}); dockerd refuses to start or reload with "
+                        "a setting given in both places"
+                    ),
+                    hint="remove the flag, or keep the setting only as a flag",
+                )
+            )
+    return problems
