@@ -72,17 +72,21 @@ def find_conflicts(
     config: dict, flag_values: dict[str, list[str]], *, file: str, source: str
 ) -> list[Problem]:
     """One error per key set both in the file and by a flag."""
+    from dockercfg.schema import key_info
+
     problems = []
     for key in config:
         if key in flag_values and key not in _EXEMPT:
+            info = key_info(key)
+            flag = (info.flag if info and info.flag else f"--{key}").split("/")[0]
             problems.append(
                 Problem(
                     code="flag-conflict",
                     path=key,
                     message=(
-                        f"{key} is set both in {file} and as a dockerd flag ({source}: "
-                        f"{', '.join(flag_values[key])}); dockerd refuses to start or reload with "
-                        "a setting given in both places"
+                        f"{key} is set both in {file} and by the dockerd flag {flag} "
+                        f"{' '.join(flag_values[key])} ({source}); dockerd refuses to start or"
+                        " reload with a setting given in both places"
                     ),
                     hint="remove the flag, or keep the setting only as a flag",
                 )

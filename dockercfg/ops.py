@@ -194,7 +194,7 @@ def _require_valid(result: Result, problems: list[Problem]) -> None:
         )
 
 
-def choose_mode(host: Host, apply: str, keys: list[str], service) -> str:
+def choose_mode(host: Host, apply: str, keys: list[str], service, expected, result: Result) -> str:
     """reload when every changed key reloads on SIGHUP and the service can do it; else restart."""
     if apply != "auto":
         return apply
@@ -204,7 +204,36 @@ def choose_mode(host: Host, apply: str, keys: list[str], service) -> str:
     if not all(is_reloadable(k, version) for k in keys):
         return "restart"
     can_reload = getattr(service, "can_reload", lambda: True)
-    return "reload" if can_reload() else "restart"
+    if not can_reload():
+        result.warnings.append(f"{service.name} cannot reload dockerd; restarting it")
+        return "restart"
+    stale = _stale_after_reload(expected)
+    if stale:
+        result.warnings.append(
+            "a reload keeps the old value of a key missing from the file, so dockerd is"
+            f" restarted ({'; '.join(stale)})"
+        )
+        return "restart"
+    return "reload"
+
+
+def _stale_after_reload(expected) -> list[str]:
+    from dockercfg.engine import Engine, socket_path
+    from dockercfg.verify import stale_after_reload
+
+    if not expected.absent:
+        return []
+    try:
+        return stale_after_reload(expected, Engine(socket_path()).info())
+    except DockercfgError:
+        return []  # the daemon is not answering: the reload and verification will say so
+
+
+def _expected(host: Host, config: dict):
+    from dockercfg.conflicts import flag_settings
+    from dockercfg.verify import expected_from
+
+    return expected_from(config, flag_settings(host.dockerd_argv))
 
 
 def _apply_and_verify(
@@ -221,23 +250,22 @@ def _apply_and_verify(
             " it takes effect when dockerd starts"
         )
         return
-    mode = choose_mode(host, apply, keys, service)
+    expected = _expected(host, config)
+    mode = choose_mode(host, apply, keys, service, expected, result)
     if mode == "reload":
         service.reload(RELOAD_TIMEOUT)
     else:
         service.restart(RESTART_TIMEOUT)
     result.applied = mode
-    verify_live(host, config, VERIFY_TIMEOUT[mode])
+    verify_live(expected, VERIFY_TIMEOUT[mode])
     result.verified = True
 
 
-def verify_live(host: Host, config: dict, timeout: float) -> None:
+def verify_live(expected, timeout: float) -> None:
     """Wait (bounded, with backoff) until /info matches the file; raise ApplyFailed otherwise."""
-    from dockercfg.conflicts import flag_settings
     from dockercfg.engine import Engine, socket_path, wait_until
-    from dockercfg.verify import expected_from, mismatches
+    from dockercfg.verify import mismatches
 
-    expected = expected_from(config, flag_settings(host.dockerd_argv), host.dockerd_version)
     engine = Engine(socket_path())
     last: list[str] = ["the daemon did not answer on its socket"]
 
@@ -358,7 +386,7 @@ def show(opts: Options) -> Result:
             }
             from dockercfg.verify import expected_from, mismatches
 
-            pending = mismatches(expected_from(doc.value, flags, host.dockerd_version), info)
+            pending = mismatches(expected_from(doc.value, flags), info)
             result.data["pending"] = pending
             if pending:
                 result.warnings.append(

@@ -74,7 +74,7 @@ def parse(path: Path, data: bytes) -> DaemonJson:
         raise EnvironmentProblem(
             f"{err}; refusing to edit a file dockerd cannot read (fix it, or restore a backup)"
         ) from None
-    text = data.decode("utf-8-sig") if parsed.had_bom else data.decode("utf-8")
+    text = parsed.text
     doc = DaemonJson(path=path, text=text, value=parsed.value, had_bom=parsed.had_bom)
     if parsed.had_bom:
         doc.warnings.append(f"{path} starts with a byte-order mark; it is dropped on write")
@@ -117,7 +117,7 @@ def _render_list(items: list[str], key_indent: str, multiline: bool, nl: str) ->
     if not multiline:
         return "[" + ", ".join(json.dumps(i, ensure_ascii=False) for i in items) + "]"
     unit = key_indent or "  "
-    inner = nl.join(f"{key_indent}{unit}{json.dumps(i, ensure_ascii=False)}" for i in items)
+    inner = ("," + nl).join(f"{key_indent}{unit}{json.dumps(i, ensure_ascii=False)}" for i in items)
     return f"[{nl}{inner}{nl}{key_indent}]"
 
 

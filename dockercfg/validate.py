@@ -1,0 +1,356 @@
+"""Every problem dockerd would have with a daemon.json, plus the traps it silently accepts.
+
+Rules follow moby's daemon/config/config.go (decoding, unknown-key check), registry/config.go
+(insecure registries, mirrors) and the keys-by-version tables behind schemas/daemon.schema.json.
+Nothing heavy is imported at module level: jsonschema loads only when a config is checked.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from dockercfg.problems import ERROR, WARNING, Problem
+from dockercfg.versions import NEWEST, Version, format_version, parse_version
+
+# moby 8f80e55111 + 0b2eecdc8a (both in v23.0.0): an empty or white-space-only file is read as {}
+# and a byte-order mark is honoured. 20.10 fails on both ("EOF", "invalid character 'ï'").
+LENIENT_DECODE_SINCE: Version = (23, 0, 0)
+VALIDATE_FLAG_SINCE: Version = (23, 0, 0)  # `dockerd --validate`, moby#42393
+HOST_GATEWAY_IPS_SINCE: Version = (28, 0, 0)
+DOCKERD_VALIDATE_TIMEOUT = 10.0
+
+UNKNOWN = "the following directives don't match any configuration option"
+_PROXY_KEYS = ("http-proxy", "https-proxy", "no-proxy")
+# opts.MemBytes.UnmarshalJSON fails on null, unlike plain fields, which keep their default.
+_NULL_FAILS = frozenset({"default-shm-size"})
+
+
+def _dockerd(version: Version) -> str:
+    return "current dockerd" if version == NEWEST else f"dockerd {format_version(version)}"
+
+
+def validate_bytes(
+    data: bytes, *, source: str, version: Version = NEWEST, platform: str = "linux"
+) -> list[Problem]:
+    """Check a daemon.json as read from disk: syntax, encoding, duplicates, keys, types, values."""
+    from dockercfg.jsontext import JSONSyntaxError, parse_config
+
+    try:
+        parsed = parse_config(data, source)
+    except JSONSyntaxError as err:
+        return [Problem("syntax", f"{err.source}:{err.line}:{err.column}", err.message)]
+    problems = []
+    old = version < LENIENT_DECODE_SINCE
+    severity = ERROR if old else WARNING
+    if parsed.had_bom:
+        if old:
+            message = (
+                f"{_dockerd(version)} fails on a file that starts with a byte-order mark"
+                " (invalid character 'ï' looking for beginning of value)"
+            )
+        else:
+            message = "the file starts with a byte-order mark, which dockerd before 23.0 rejects"
+        hint = "save it as UTF-8 without a byte-order mark"
+        if parsed.encoding != "utf-8":
+            hint += f" (it is {parsed.encoding.upper()} now)"
+        problems.append(Problem("bom", source, message, severity, hint))
+    if parsed.was_empty:
+        if old:
+            message = (
+                f"{_dockerd(version)} fails on an empty file"
+                f" (unable to configure the Docker daemon with file {source}: EOF)"
+            )
+        else:
+            message = "the file is empty: dockerd 23.0+ reads it as {}, older dockerd fails on it"
+        problems.append(Problem("empty-file", source, message, severity, 'write "{}" instead'))
+    problems += _duplicate_problems(parsed.duplicates)
+    problems += validate_config(parsed.value, version=version, platform=platform)
+    return problems
+
+
+def _duplicate_problems(duplicates: list[tuple[str, int, int]]) -> list[Problem]:
+    places: dict[str, list[tuple[int, int]]] = {}
+    for path, line, column in duplicates:
+        places.setdefault(path, []).append((line, column))
+    problems = []
+    for path, where in places.items():
+        spots = ", ".join(f"{line}:{column}" for line, column in where)
+        problems.append(
+            Problem(
+                "duplicate-key",
+                path,
+                f"key given {len(where)} times (at {spots}); dockerd silently uses the last one,"
+                f" on line {where[-1][0]}, and ignores the others",
+                hint="keep one of them",
+            )
+        )
+    return problems
+
+
+def validate_config(
+    value: dict[str, Any], *, version: Version = NEWEST, platform: str = "linux"
+) -> list[Problem]:
+    """Check a decoded config (also used on in-memory results before they are written)."""
+    if not isinstance(value, dict):
+        return [Problem("type", "", "top-level value must be a JSON object")]
+    from dockercfg.schema import schema_problems
+
+    problems: list[Problem] = []
+    typed: dict[str, Any] = {}
+    for key, item in value.items():
+        problem, accepted = _key_problem(key, version, platform)
+        if problem is not None:
+            problems.append(problem)
+        if item is None and accepted and key not in _NULL_FAILS:
+            problems.append(
+                Problem(
+                    "null-value",
+                    key,
+                    "null: dockerd keeps its default for this key",
+                    WARNING,
+                    "remove the key or give it a value",
+                )
+            )
+        elif accepted:
+            typed[key] = item
+    problems += schema_problems(typed)
+    problems += _number_problems(value)
+    problems += _proxy_problems(value, version, platform)
+    problems += _registry_problems(value, version)
+    both = "host-gateway-ip" in value and "host-gateway-ips" in value
+    if both and version >= HOST_GATEWAY_IPS_SINCE:
+        message = (
+            "host-gateway-ip and host-gateway-ips must not both be specified in the config file"
+        )
+        problems.append(Problem("conflict", "host-gateway-ip", message))
+    # Before 23.0 "graph" still worked, as an alias that must not meet "data-root".
+    if "graph" in value and "data-root" in value and version < (23, 0, 0):
+        message = 'cannot specify both "graph" and "data-root" config file options'
+        problems.append(Problem("conflict", "graph", message))
+    return problems
+
+
+def _key_problem(key: str, version: Version, platform: str) -> tuple[Problem | None, bool]:
+    """What dockerd `version` makes of a top-level key, and whether its value is then decoded."""
+    from dockercfg.schema import flag_only_key, key_info, rejected_field_hint
+
+    dockerd = _dockerd(version)
+    info = key_info(key)
+    if info is not None and not info.on_platform(platform, version):
+        message = f"{UNKNOWN}: {key} (Linux-only in {dockerd})"
+        return Problem("unknown-key", key, message, hint="remove the key"), False
+    if info is not None and not info.added_by(version):
+        since = format_version(info.since)
+        message = f"{UNKNOWN}: {key} (not known to {dockerd}; added in {since})"
+        hint = f"upgrade dockerd to {since} or later, or remove the key"
+        return Problem("unknown-key", key, message, hint=hint), False
+    if info is not None and info.removed is not None and version >= info.removed:
+        if info.removed_message and (info.unknown_since is None or version < info.unknown_since):
+            message = f"{dockerd} refuses this key: {info.removed_message}"
+        else:
+            gone = format_version(info.unknown_since or info.removed)
+            message = f"{UNKNOWN}: {key} (removed in {gone})"
+        hint = f'use "{info.use}" instead' if info.use else "remove the key"
+        return Problem("removed-key", key, message, hint=hint), False
+    if info is not None:
+        if info.ignored_since is not None and version >= info.ignored_since:
+            message = f"{dockerd} accepts this key but it has no effect"
+            return Problem("no-effect", key, message, WARNING, "remove the key"), True
+        if info.deprecated is not None and version >= info.deprecated:
+            message = f"deprecated since dockerd {format_version(info.deprecated)}"
+            hint = f'use "{info.use}" instead' if info.use else "plan to remove the key"
+            return Problem("deprecated-key", key, message, WARNING, hint), True
+        return None, True
+    trap = flag_only_key(key)
+    if trap is not None and trap.accepted_by(version, platform):
+        message = (
+            f'"{key}" is a dockerd flag name, not a daemon.json key:'
+            f" {dockerd} accepts it and silently ignores it"
+        )
+        hint = _suggestion(trap.use) if trap.use else trap.hint
+        return Problem("ignored-key", key, message, hint=hint), False
+    message = f"{UNKNOWN}: {key}"
+    hint = rejected_field_hint(key) or _did_you_mean(key, version, platform)
+    if trap is not None and trap.use and version < trap.since:
+        since = format_version(trap.since)
+        message += f" (not known to {dockerd}; added in {since})"
+        hint = f"from dockerd {since} on: " + _suggestion(trap.use)
+    return Problem("unknown-key", key, message, hint=hint), False
+
+
+def _suggestion(key: str) -> str:
+    if "." in key:
+        parent, child = key.split(".", 1)
+        return f'did you mean "{parent}": {{"{child}": ...}}?'
+    return f'did you mean "{key}"?'
+
+
+def _did_you_mean(key: str, version: Version, platform: str) -> str | None:
+    """The closest known key, comparing against key names and flag names (mapped to keys)."""
+    import difflib
+
+    from dockercfg.schema import flag_names, known_keys
+
+    candidates = {name: name for name in known_keys(version, platform)}
+    for flag, target in flag_names(version, platform).items():
+        candidates.setdefault(flag, target)
+    wanted = key.strip().lower().replace("_", "-").replace(" ", "-").lstrip("-")
+    target = candidates.get(wanted)
+    if target is None:
+        close = difflib.get_close_matches(wanted, list(candidates), n=1, cutoff=0.75)
+        target = candidates[close[0]] if close else None
+    return _suggestion(target) if target and target != key else None
+
+
+def _number_problems(value: Any) -> list[Problem]:
+    """Numbers Go's float64 cannot hold (1e999): dockerd fails to decode the file."""
+    from dockercfg.jsontext import join_path
+
+    problems = []
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:  # iterative: values may nest hundreds of levels deep
+        path, item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((join_path(path, k), v) for k, v in reversed(list(item.items())))
+        elif isinstance(item, list):
+            stack.extend((join_path(path, i), v) for i, v in reversed(list(enumerate(item))))
+        elif _out_of_range(item):
+            message = "number out of range: dockerd cannot decode it (more than a 64-bit float)"
+            problems.append(Problem("number-range", path, message))
+    return problems
+
+
+def _out_of_range(item: Any) -> bool:
+    if isinstance(item, float):
+        return not math.isfinite(item)
+    return isinstance(item, int) and not isinstance(item, bool) and item.bit_length() > 1024
+
+
+def _proxy_problems(value: dict[str, Any], version: Version, platform: str) -> list[Problem]:
+    """dockerd checks the members of "proxies" like top-level keys, then ignores all but three."""
+    from dockercfg.jsontext import join_path
+    from dockercfg.schema import flag_only_key, key_info
+
+    proxies = value.get("proxies")
+    info = key_info("proxies")
+    if not isinstance(proxies, dict) or info is None or not info.accepted_by(version, platform):
+        return []
+    problems = []
+    for sub in proxies:
+        if sub in _PROXY_KEYS:
+            continue
+        path = join_path("proxies", sub)
+        other, trap = key_info(sub), flag_only_key(sub)
+        if (other and other.accepted_by(version, platform)) or (
+            trap and trap.accepted_by(version, platform)
+        ):
+            message = (
+                f"dockerd accepts this key here but ignores it: only {', '.join(_PROXY_KEYS)} work"
+            )
+            problems.append(Problem("ignored-key", path, message))
+        else:
+            problems.append(Problem("unknown-key", path, f"{UNKNOWN}: {sub}"))
+    return problems
+
+
+def _registry_problems(value: dict[str, Any], version: Version) -> list[Problem]:
+    """dockerd's rules for insecure-registries and registry-mirrors entries (dockercfg.model)."""
+    from dockercfg import model
+
+    problems: list[Problem] = []
+    for key in ("insecure-registries", "registry-mirrors"):
+        entries = value.get(key)
+        if not isinstance(entries, list):
+            continue
+        seen: dict[str, str] = {}
+        for index, raw in enumerate(entries):
+            if not isinstance(raw, str):
+                continue  # the schema check reports it
+            path = f"{key}[{index}]"
+            try:
+                if key == "insecure-registries":
+                    result = model.normalize_insecure(raw)
+                    normal, warnings = result.value, list(result.warnings)
+                else:
+                    normal, warnings = model.normalize_mirror(raw, version), []
+            except model.InvalidValue as err:
+                code = "invalid-registry" if key == "insecure-registries" else "invalid-mirror"
+                problems.append(Problem(code, path, err.message))
+                continue
+            for warning in warnings:
+                # moby's wording for a stripped http:// or https:// ("should not contain ...")
+                code = "stripped-scheme" if "should not contain" in warning else "registry-warning"
+                problems.append(Problem(code, path, warning, WARNING))
+            if normal in seen:
+                message = f"same as {seen[normal]} once normalised ({normal}); dockerd keeps one"
+                problems.append(Problem("duplicate-entry", path, message, WARNING, "remove it"))
+            else:
+                seen[normal] = path
+    return problems
+
+
+def dockerd_validate(
+    data: bytes,
+    *,
+    dockerd: str = "dockerd",
+    version: Version | None = None,
+    extra_flags: Sequence[str] = (),
+    source: str | None = None,
+    timeout: float = DOCKERD_VALIDATE_TIMEOUT,
+) -> Problem | None:
+    """Ask the installed dockerd (>= 23.0) to check `data` with `dockerd --validate`.
+
+    None on success, or when that is impossible (no dockerd, older than 23.0, cannot run); a
+    Problem carrying dockerd's message otherwise. Never raises: this check is a bonus.
+    """
+    # Imported here: only mutating commands and `validate` run dockerd; keep start-up fast.
+    import shutil
+    import subprocess
+    import tempfile
+
+    try:
+        exe = shutil.which(dockerd)
+        if exe is None:
+            return None
+        if version is None:
+            version = _installed_version(exe, timeout)
+        if version is None or version < VALIDATE_FLAG_SINCE:
+            return None
+        # A private directory (mode 0700): the config may hold proxy credentials.
+        with tempfile.TemporaryDirectory(prefix="dockercfg-validate-") as tmp:
+            path = os.path.join(tmp, "daemon.json")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            argv = [exe, "--validate", "--config-file", path, *extra_flags]
+            try:
+                done = subprocess.run(
+                    argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout
+                )
+            except subprocess.TimeoutExpired:
+                message = f"`dockerd --validate` gave no answer within {timeout:g} s"
+                return Problem("dockerd-validate", source or "", message, WARNING)
+        output = (done.stderr or done.stdout).decode("utf-8", "replace")
+        if done.returncode == 0 or "unknown flag: --validate" in output:
+            return None  # fine, or the caller's version was wrong and this dockerd is too old
+        lines = output.splitlines()
+        lines = [line.strip() for line in lines if line.strip()]
+        message = lines[-1] if lines else f"exited with status {done.returncode}"
+        message = message.replace(path, source or "daemon.json")
+        return Problem(
+            "dockerd-validate", source or "", message, hint=f"reported by {exe} --validate"
+        )
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+
+
+def _installed_version(exe: str, timeout: float) -> Version | None:
+    import subprocess
+
+    done = subprocess.run(
+        [exe, "--version"], stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout
+    )
+    return parse_version(done.stdout.decode("utf-8", "replace")) if done.returncode == 0 else None

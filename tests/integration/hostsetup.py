@@ -1,0 +1,219 @@
+"""Host plumbing for the integration sandbox: preflight checks, mounts, cgroups, bounded waits.
+
+Every mount made here lives in the private mount namespace pytest runs in (tests/run starts it with
+`unshare --mount --propagation private`); preflight() refuses to go on anywhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+SYSTEMD = "/lib/systemd/systemd"
+DOCKERD = "/usr/sbin/dockerd"
+# Debian's 20.10 client matches the 20.10 daemon; a newer client negotiates down to API 1.41.
+DOCKER_CLIENT = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
+NEEDED = (
+    DOCKERD, DOCKER_CLIENT, "containerd", "runc", "docker-registry", "dbus-daemon", SYSTEMD,
+    "systemctl", "mount", "umount", "unshare", "nsenter", "ip", "ldd",
+)  # fmt: skip
+# (apt packages: docker.io docker-registry dbus systemd util-linux iproute2 libc-bin)
+
+
+class SandboxUnavailable(Exception):
+    """This machine cannot host the sandbox; the message says why (skip, or fail under CI=true)."""
+
+
+def wait_until(check: Callable[[], T], timeout: float, what: str) -> T:
+    """Poll `check()` with exponential backoff until it returns something truthy, or time out."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        result = check()
+        if result:
+            return result
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, 0.5)
+
+
+def run(
+    cmd: list[str], *, env: dict | None = None, timeout: float = 60, check: bool = True, **kw
+) -> subprocess.CompletedProcess:
+    """subprocess.run, text, captured, always bounded; `check` raises with stderr in the message."""
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and done.returncode != 0:
+        detail = (done.stderr or done.stdout).strip()
+        raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}: {detail}")
+    return done
+
+
+# Preflight -------------------------------------------------------------------------------------
+
+
+def preflight() -> None:
+    if os.geteuid() != 0:
+        raise SandboxUnavailable("needs root: it mounts over /etc/docker and runs dockerd")
+    missing = [b for b in NEEDED if not shutil.which(b)]
+    if missing:
+        raise SandboxUnavailable(f"missing programs: {', '.join(missing)}")
+    if not Path("/etc/docker").is_dir():
+        raise SandboxUnavailable("/etc/docker does not exist (install docker.io) to mount over")
+    problem = mount_namespace_problem()
+    if problem:
+        raise SandboxUnavailable(problem)
+
+
+def _ppid(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def mount_namespace_problem() -> str | None:
+    """Why mounting here could reach the host's view of /etc or /run, or None when it cannot."""
+    mine = os.readlink("/proc/self/ns/mnt")
+    hint = "run pytest under `unshare --mount --propagation private` (see tests/run)"
+    try:
+        if os.readlink("/proc/1/ns/mnt") == mine:
+            return f"not in a private mount namespace (PID 1 shares it); {hint}"
+    except OSError:
+        # Some VM inits hide PID 1's namespaces even from root: then an ancestor in another
+        # mount namespace proves that one was unshared on the way to us.
+        pid, other = os.getppid(), False
+        while pid > 1 and not other:
+            try:
+                other = os.readlink(f"/proc/{pid}/ns/mnt") != mine
+                pid = _ppid(pid)
+            except OSError:
+                break
+        if not other:
+            return f"cannot show that this mount namespace is private; {hint}"
+    shared = [path for path in ("/etc/docker", "/etc/hosts", "/run") if _is_shared(path)]
+    if shared:
+        return f"the mounts holding {', '.join(shared)} propagate to the host (shared); {hint}"
+    return None
+
+
+def _mountinfo() -> list[list[str]]:
+    return [line.split() for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+
+
+def _is_shared(path: str) -> bool:
+    real = os.path.realpath(path)
+    best: list[str] = []
+    for fields in _mountinfo():
+        point = fields[4].replace("\\040", " ")
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best[4] if best else ""):
+            best = fields
+    optional = best[6 : best.index("-")] if best else []
+    return any(tag.startswith("shared:") for tag in optional)
+
+
+# Mounts ----------------------------------------------------------------------------------------
+
+
+# -n: without it, libmount records mounts in /run/mount/utab, and an unmount of our /run tmpfs
+# would recreate that file in the host's real /run.
+
+
+def bind(source: Path, target: str) -> None:
+    run(["mount", "-n", "--bind", str(source), target], timeout=10)
+
+
+def tmpfs(target: str) -> None:
+    run(["mount", "-n", "-t", "tmpfs", "-o", "mode=755", "tmpfs", target], timeout=10)
+
+
+def umount(target: str) -> None:
+    if run(["umount", "-n", target], timeout=10, check=False).returncode != 0:
+        run(["umount", "-n", "--lazy", target], timeout=10, check=False)
+
+
+# Cgroups ---------------------------------------------------------------------------------------
+
+
+class CgroupTree:
+    """A fresh cgroup for every process the sandbox starts, so they can all be found and killed.
+
+    It also keeps `systemd --user` away from the host's processes: a manager moves *every* process
+    of its own cgroup into `init.scope`, in every hierarchy. Started in the root cgroup of a host
+    without systemd as PID 1, it would move PID 1 and all other processes.
+    """
+
+    def __init__(self, name: str) -> None:
+        own = {}  # controllers ("" for cgroup v2) -> this process's cgroup path
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _id, controllers, path = line.split(":", 2)
+            own[controllers] = path
+        tracking = "name=systemd" if "name=systemd" in own else ""
+        if tracking not in own:
+            raise SandboxUnavailable("no systemd-usable cgroup hierarchy is mounted")
+        self.path = f"{own[tracking].rstrip('/')}/{name}"  # the same path in every hierarchy
+        self.mounts: list[Path] = []  # every cgroup hierarchy's mount point
+        self.tracking: list[Path] = []  # cgroup v2 and name=systemd: processes are moved there
+        for fields in _mountinfo():
+            fstype, options = fields[fields.index("-") + 1], fields[-1].split(",")
+            if fields[3] != "/" or fstype not in ("cgroup", "cgroup2"):
+                continue  # a cgroup namespace's view (root != /) is not used
+            self.mounts.append(Path(fields[4]))
+            if fstype == "cgroup2" or "name=systemd" in options:
+                self.tracking.append(Path(fields[4]))
+        if not self.tracking:  # never start systemd --user in a cgroup shared with the host
+            raise SandboxUnavailable("no cgroup2 or name=systemd hierarchy mounted at its root")
+        for mount in self.tracking:
+            for child in ("manager", "aux"):
+                try:
+                    (mount / self.path.lstrip("/") / child).mkdir(parents=True, exist_ok=True)
+                except OSError as err:
+                    raise SandboxUnavailable(f"cannot create a cgroup for systemd: {err}") from None
+
+    def mover(self, child: str) -> Callable[[], None]:
+        """A subprocess preexec_fn that puts the new process into `child` of this tree."""
+        procs = [mount / self.path.lstrip("/") / child / "cgroup.procs" for mount in self.tracking]
+
+        def move() -> None:
+            for path in procs:
+                path.write_text(str(os.getpid()))
+
+        return move
+
+    def _dirs(self) -> list[Path]:
+        """Every cgroup directory of the tree in every hierarchy, deepest first."""
+        found: list[Path] = []
+        for mount in self.mounts:
+            top = mount / self.path.lstrip("/")
+            if top.is_dir():
+                found += [Path(d) for d, _subdirs, _files in os.walk(top)]
+        return sorted(found, key=lambda d: len(d.parts), reverse=True)
+
+    def pids(self) -> set[int]:
+        pids: set[int] = set()
+        for directory in self._dirs():
+            with contextlib.suppress(OSError):
+                pids.update(int(p) for p in (directory / "cgroup.procs").read_text().split())
+        return pids
+
+    def kill_and_remove(self, timeout: float = 20) -> None:
+        """SIGKILL what is left in the tree (only processes the sandbox started), then rmdir it."""
+
+        def empty() -> bool:
+            for pid in self.pids():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            return not self.pids()
+
+        wait_until(empty, timeout, f"the processes of cgroup {self.path} to exit")
+        for directory in self._dirs():
+            with contextlib.suppress(OSError):
+                directory.rmdir()
