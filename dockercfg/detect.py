@@ -118,6 +118,13 @@ def flag_value(argv: list[str], *names: str) -> str | None:
     return found
 
 
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # e.g. permission denied on a parent: not evidence of anything
+        return False
+
+
 def within_root(root: Path, path: str) -> Path:
     return root / path.lstrip("/") if root != Path("/") else Path(path)
 
@@ -129,7 +136,7 @@ def detect(opts: Options, *, want_service: bool = True) -> Host:
     root = opts.root
     probe = None if opts.docker_version else _VersionProbe(root)
     evidence: list[str] = []
-    systemd = (root / "run/systemd/system").is_dir() and root == Path("/")
+    systemd = root == Path("/") and _is_dir(root / "run/systemd/system")
     unit_info = None
     if systemd and want_service:
         from dockercfg.services.systemd import connect

@@ -246,8 +246,9 @@ def _apply_and_verify(
     if service is None:
         result.applied = "none"
         result.warnings.append(
-            "no running dockerd was found to apply the change to;"
-            " it takes effect when dockerd starts"
+            f"--root {host.root} is set: no running dockerd is changed"
+            if host.root != Path("/")
+            else "no running dockerd was found; the change takes effect when dockerd starts"
         )
         return
     expected = _expected(host, config)
@@ -294,7 +295,8 @@ def _roll_back(
         if before is None:
             safefile.remove(host.config_path)
         else:
-            safefile.atomic_write(host.config_path, before)
+            # An empty file means "{}" to dockerd >= 23 and is never written (older ones refuse it).
+            safefile.atomic_write(host.config_path, before if before.strip() else b"{}\n")
         restored = f"restored the previous {host.shown_path}"
         if backup:
             restored += f" (backup {backup})"

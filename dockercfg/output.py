@@ -96,10 +96,11 @@ def _render_change(result, verbose: bool) -> list[str]:
 
 def _render_validate(result, verbose: bool) -> list[str]:
     lines = [p.render() for p in result.problems]
-    version = result.data.get("docker_version") or "the newest dockerd"
+    version = result.data.get("docker_version")
     if result.warnings and not result.problems:
         return lines
-    return [*lines, f"ok: {result.file} is valid for dockerd {version}"]
+    judge = f"dockerd {version}" if version else "the newest dockerd"
+    return [*lines, f"ok: {result.file} is valid for {judge}"]
 
 
 def _render_show(result, verbose: bool) -> list[str]:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -218,13 +219,16 @@ def test_read_only_file_system(root):
 
 
 @ROOT_ONLY
-def test_not_root_gets_a_clear_message(root):
-    daemon_json(root).write_text('{"debug": true}\n')
-    os.chmod(root, 0o755)
-    proc = run("add-insecure", "r.test:5000", root=root, user="65534")
-    assert_one_line_error(proc, 3)
-    assert "root" in proc.stderr or "ermission" in proc.stderr
-    assert daemon_json(root).read_text() == '{"debug": true}\n'
+def test_not_root_gets_a_clear_message():
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        root = Path(tmp)
+        os.chmod(root, 0o755)
+        (root / "etc/docker").mkdir(parents=True)
+        daemon_json(root).write_text('{"debug": true}\n')
+        proc = run("add-insecure", "r.test:5000", root=root, user="65534")
+        assert_one_line_error(proc, 3)
+        assert "sudo" in proc.stderr and "permission denied" in proc.stderr
+        assert daemon_json(root).read_text() == '{"debug": true}\n'
 
 
 def test_help_and_version():

@@ -1,0 +1,359 @@
+"""Crash-safe file changes: a lock beside the file, atomic replace, backups, restore.
+
+Every expected OS failure becomes one EnvironmentProblem line naming the path and the cause; the
+file being changed is either the old bytes or the new bytes, never anything in between.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import re
+import secrets
+import stat
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+from dockercfg.errors import EnvironmentProblem
+
+LOCK_SUFFIX = ".dockercfg.lock"
+TMP_MARK = ".dockercfg-tmp-"
+BACKUP_DIR = ".dockercfg-backups"
+NEW_FILE_MODE = 0o644
+_STAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+_STAMP = re.compile(r"[0-9]{8}T[0-9]{6}\.[0-9]{6}Z")
+_MAX_LINKS = 40  # the kernel's own limit on symlinks in one lookup
+
+
+def _cause(err: OSError) -> str:
+    """'read-only file system' rather than "[Errno 30] Read-only file system: '/x'"."""
+    if err.errno:
+        text = os.strerror(err.errno)
+        return text[:1].lower() + text[1:]
+    return str(err).split("\n", 1)[0] or type(err).__name__
+
+
+def _problem(what: str, err: OSError) -> EnvironmentProblem:
+    if isinstance(err, FileNotFoundError) and err.filename is not None:
+        # Only raised for a path we create, so the missing piece is its directory.
+        cause = f"directory {Path(err.filename).parent} does not exist"
+    else:
+        cause = _cause(err)
+        if err.errno in (errno.EACCES, errno.EPERM) and os.geteuid() != 0:
+            cause += "; this needs root: try again with sudo"
+    return EnvironmentProblem(f"cannot {what}: {cause}")
+
+
+def _not_regular(action: str, shown: object, mode: int) -> EnvironmentProblem | None:
+    if stat.S_ISREG(mode):
+        return None
+    kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+    return EnvironmentProblem(f"cannot {action} {shown}: it is {kind}")
+
+
+def lock_path(path: Path) -> Path:
+    """The lock file; not the target itself, whose inode is replaced by every write."""
+    return path.parent / f".{path.name}{LOCK_SUFFIX}"
+
+
+@contextlib.contextmanager
+def lock(path: Path, timeout: float = 30.0) -> Iterator[None]:
+    """Hold an exclusive flock for `path` (polled, bounded by `timeout` seconds)."""
+    lp = lock_path(path)
+    try:
+        fd = os.open(lp, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except OSError as err:
+        if err.errno == errno.ELOOP:  # O_NOFOLLOW: root must not write through a planted link
+            raise EnvironmentProblem(f"cannot lock {path}: {lp} is a symlink") from None
+        raise _problem(f"lock {path}", err) from None
+    try:
+        _acquire(fd, path, timeout)
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        _set_holder(fd, f"{os.getpid()}\n")
+        yield
+    finally:
+        _set_holder(fd, "")  # a released lock must not name a pid that no longer holds it
+        os.close(fd)  # closing the only descriptor releases the flock
+
+
+def _acquire(fd: int, path: Path, timeout: float) -> None:
+    # LOCK_NB polling instead of a blocking flock: a blocking call cannot be given a timeout.
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        except OSError as err:  # e.g. ENOLCK on a network file system
+            raise _problem(f"lock {path}", err) from None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise EnvironmentProblem(
+                f"timed out after {timeout:g}s waiting for the lock on {path}"
+                f" (held by {_holder(fd)})"
+            )
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, 0.25)
+
+
+def _set_holder(fd: int, text: str) -> None:
+    # The pid is only a diagnostic for the timeout message: failing to record it is not fatal.
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+        if text:
+            os.pwrite(fd, text.encode(), 0)
+
+
+def _holder(fd: int) -> str:
+    with contextlib.suppress(OSError):
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        if text.isdigit():
+            return f"pid {text}"
+    return "another process"  # not yet recorded, or unreadable
+
+
+def read_bytes(path: Path) -> bytes | None:
+    """The file's bytes, or None when it does not exist."""
+    try:
+        # O_NONBLOCK: a FIFO planted at the path must not hang us; it is refused below.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise _problem(f"read {path}", err) from None
+    try:
+        problem = _not_regular("read", path, os.fstat(fd).st_mode)
+        if problem:
+            raise problem
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    except OSError as err:
+        raise _problem(f"read {path}", err) from None
+    finally:
+        os.close(fd)
+
+
+def final_target(path: Path) -> Path:
+    """Follow symlinks at the last component only, so a relative path stays relative."""
+    current = path
+    for _ in range(_MAX_LINKS):
+        try:
+            link = os.readlink(current)
+        except OSError as err:
+            if err.errno in (errno.EINVAL, errno.ENOENT):  # not a symlink / not there yet
+                return current
+            raise _problem(f"access {path}", err) from None
+        current = current.parent / link  # an absolute link replaces the whole path
+    raise EnvironmentProblem(f"cannot access {path}: too many levels of symbolic links")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace the file (a symlink's final target) with `data`; keep its mode and owner."""
+    _write(path, data, fallback=None)
+
+
+def restore(path: Path, backup_file: Path) -> None:
+    """Put a backup's bytes back; a file that no longer exists gets the backup's mode/owner."""
+    data = read_bytes(backup_file)
+    if data is None:
+        raise EnvironmentProblem(f"cannot restore {path}: backup {backup_file} does not exist")
+    try:
+        like = os.stat(backup_file)
+    except OSError as err:
+        raise _problem(f"read {backup_file}", err) from None
+    _write(path, data, fallback=like)
+
+
+def remove(path: Path) -> None:
+    """Delete the file (a symlink's final target, keeping the link); absent is fine."""
+    target = final_target(path)
+    shown = _shown(path, target)
+    try:
+        os.unlink(target)
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise _problem(f"remove {shown}", err) from None
+    _fsync_dir(target.parent, shown)
+
+
+def cleanup_stale_temp(path: Path) -> list[Path]:
+    """Remove temp files a crashed run left beside `path`; call only while holding its lock."""
+    target = final_target(path)
+    prefix = f".{target.name}{TMP_MARK}"
+    return _remove_files(target.parent, lambda name: name.startswith(prefix))
+
+
+def _shown(path: Path, target: Path) -> str:
+    return str(path) if target == path else f"{path} (-> {target})"
+
+
+def _write(path: Path, data: bytes, fallback: os.stat_result | None) -> None:
+    target = final_target(path)
+    shown = _shown(path, target)
+    if not data:
+        raise EnvironmentProblem(f"refusing to write an empty file to {shown}")
+    try:
+        like: os.stat_result | None = os.stat(target)
+    except FileNotFoundError:
+        like = fallback
+    except OSError as err:
+        raise _problem(f"write {shown}", err) from None
+    problem = like and _not_regular("write", shown, like.st_mode)
+    if problem:
+        raise problem
+    cleanup_stale_temp(target)
+    _replace(target, data, like, f"write {shown}")
+
+
+def _replace(target: Path, data: bytes, like: os.stat_result | None, what: str) -> None:
+    """Temp file in the target's directory (rename is only atomic within one file system)."""
+    fd, tmp = _create_temp(target, what)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            _copy_metadata(fd, target, like, what)
+            os.fsync(fd)  # after the metadata too: a crash must not leave the new file 0600
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise _problem(what, err) from None
+        raise
+    _fsync_dir(target.parent, str(target))
+
+
+def _create_temp(target: Path, what: str) -> tuple[int, Path]:
+    # Not tempfile.mkstemp: it returns an absolute path, and a relative target must stay relative.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+    for _ in range(100):
+        tmp = target.parent / f".{target.name}{TMP_MARK}{secrets.token_hex(4)}"
+        try:
+            return os.open(tmp, flags, 0o600), tmp
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise _problem(what, err) from None
+    raise EnvironmentProblem(f"cannot {what}: no free temporary file name")
+
+
+def _copy_metadata(fd: int, target: Path, like: os.stat_result | None, what: str) -> None:
+    if like is None:  # a new file: world-readable like the daemon.json packages ship
+        os.fchmod(fd, NEW_FILE_MODE)
+        return
+    have = os.fstat(fd)
+    if (have.st_uid, have.st_gid) != (like.st_uid, like.st_gid):
+        try:
+            os.fchown(fd, like.st_uid, like.st_gid)
+        except OSError as err:
+            raise EnvironmentProblem(
+                f"cannot {what}: cannot keep its owner {like.st_uid}:{like.st_gid}: {_cause(err)}"
+            ) from None
+    os.fchmod(fd, stat.S_IMODE(like.st_mode))  # after fchown, which clears setuid/setgid
+    # Best effort: keep an SELinux label that differs from the directory's default.
+    with contextlib.suppress(OSError, AttributeError):
+        os.setxattr(fd, "security.selinux", os.getxattr(target, "security.selinux"))
+
+
+def _fsync_dir(directory: Path, shown: str) -> None:
+    """Make the rename itself durable, not just the file's contents."""
+    try:
+        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError as err:
+        if err.errno in (errno.EINVAL, errno.ENOTSUP):  # file systems without directory fsync
+            return
+        raise EnvironmentProblem(
+            f"wrote {shown} but could not flush its directory {directory}: {_cause(err)}"
+        ) from None
+
+
+def _remove_files(directory: Path, wanted: Callable[[str], bool]) -> list[Path]:
+    # Best effort: a leftover we cannot list or delete must not stop the change itself.
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    removed = []
+    for candidate in (directory / name for name in names if wanted(name)):
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(os.lstat(candidate).st_mode):
+                os.unlink(candidate)
+                removed.append(candidate)
+    return removed
+
+
+def backup_dir(path: Path) -> Path:
+    return path.parent / BACKUP_DIR
+
+
+def list_backups(path: Path) -> list[Path]:
+    """Backups of `path`, newest first (the UTC timestamp in the name sorts chronologically)."""
+    directory = backup_dir(path)
+    prefix = f"{path.name}."
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    except OSError as err:
+        raise _problem(f"list the backups in {directory}", err) from None
+    found = [n for n in names if n.startswith(prefix) and _STAMP.fullmatch(n[len(prefix) :])]
+    return [directory / n for n in sorted(found, reverse=True)]
+
+
+def backup(path: Path, keep: int = 10) -> Path | None:
+    """Copy the current file into .dockercfg-backups/ and keep the newest `keep`; None if absent."""
+    data = read_bytes(path)
+    if data is None:
+        return None
+    try:
+        like = os.stat(path)
+    except OSError as err:
+        raise _problem(f"back up {path}", err) from None
+    directory = backup_dir(path)
+    try:
+        os.mkdir(directory, 0o700)
+        os.chmod(directory, 0o700)  # exactly 0700, whatever the umask
+    except FileExistsError:
+        pass
+    except OSError as err:
+        raise _problem(f"back up {path} into {directory}", err) from None
+    if directory.is_symlink() or not directory.is_dir():  # backups hold root's config
+        raise EnvironmentProblem(f"cannot back up {path}: {directory} is not a directory")
+    existing = list_backups(path)
+    stamp = datetime.now(timezone.utc)
+    if existing:  # the clock went back, or two backups in one microsecond: still sort last
+        newest = datetime.strptime(existing[0].name[len(path.name) + 1 :], _STAMP_FORMAT)
+        newest = newest.replace(tzinfo=timezone.utc)
+        stamp = max(stamp, newest + timedelta(microseconds=1))
+    dest = directory / f"{path.name}.{stamp.strftime(_STAMP_FORMAT)}"
+    prefix = f".{path.name}."
+    _remove_files(directory, lambda name: name.startswith(prefix) and TMP_MARK in name)
+    # Also for an empty file: a backup must be exact.
+    _replace(dest, data, like, f"back up {path} to {dest}")
+    for old in list_backups(path)[max(keep, 1) :]:
+        with contextlib.suppress(OSError):  # pruning is housekeeping, not part of the change
+            os.unlink(old)
+    return dest
