@@ -181,6 +181,10 @@ def rollback(
     _run("rollback", ops.rollback, to=to, apply=apply, show_diff=False)
 
 
+# Commands kept in their own modules register themselves on `app` when imported.
+from dockercfg import cli_certs  # noqa: E402,F401
+
+
 def hoist_global_options(argv: List[str]) -> List[str]:
     """Move global options found after the command name to the front (before `--` only)."""
     front: List[str] = []

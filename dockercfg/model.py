@@ -73,12 +73,13 @@ def _clip(text: str) -> str:
 
 def _q(text: str) -> str:
     """Go's %q, so messages match moby's."""
-    return '"' + "".join(_escape(ch) for ch in _clip(text)) + '"'
+    # Escape first, then clip: an escaped NUL is four characters wide.
+    return '"' + _clip("".join(_escape(ch) for ch in text[: _MAX_SHOWN + 1])) + '"'
 
 
 def _s(text: str) -> str:
     """Go's %s, except that non-printable characters are escaped to keep messages on one line."""
-    return "".join(ch if ch.isprintable() else _escape(ch) for ch in _clip(text))
+    return _clip("".join(ch if ch.isprintable() else _escape(ch) for ch in text[: _MAX_SHOWN + 1]))
 
 
 def _parse_ip(text: str) -> _Address | None:

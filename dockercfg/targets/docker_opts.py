@@ -1,0 +1,519 @@
+"""DOCKER_OPTS / OPTIONS: dockerd flags in a file that a root shell sources.
+
+Debian/Ubuntu: /etc/default/docker, DOCKER_OPTS (sysvinit, upstart, Debian's docker.io unit). RHEL:
+/etc/sysconfig/docker, OPTIONS plus INSECURE_REGISTRY/ADD_REGISTRY/BLOCK_REGISTRY (`other_args` in
+very old ones). Consumers run `dockerd $DOCKER_OPTS` unquoted: the value is split on blanks and
+globbed, and each resulting word is one argument. Reading follows POSIX sh where the result is
+static (quotes, backslashes, continuations, comments, `export`, last assignment wins, `X="$X ..."`
+accumulates). Anything else ($OTHER, $(...), backticks, ~, * and ? globs, assignments under
+if/&&/functions, IFS) is recorded and makes every edit refused: it may expand to registry flags
+itself, so no edit could be proved. `[` only warns: IPv6 registries need brackets.
+Edits touch only the flag occurrences (or insert next to them, or at the end of the effective
+assignment's value, inside its quotes), plus the "\r" that CRLF line endings glue to an assignment
+(sh passes it to dockerd). Only values passing the model and SAFE_WORD are written, and the result
+is re-parsed: it must give exactly the planned words. RHEL: insecure registries are edited in
+INSECURE_REGISTRY when it is assigned (its purpose), else in OPTIONS.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import namedtuple
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockercfg.errors import EnvironmentProblem
+from dockercfg.problems import ERROR, WARNING, Problem
+
+INSECURE_KEY = "insecure-registries"
+MIRRORS_KEY = "registry-mirrors"
+FLAGS = {INSECURE_KEY: "--insecure-registry", MIRRORS_KEY: "--registry-mirror"}
+_BY_FLAG = {flag: key for key, flag in FLAGS.items()}
+_WRONG = {"--insecure-registries": INSECURE_KEY, "--registry-mirrors": MIRRORS_KEY}
+# RHEL docker.service: ExecStart=... $OPTIONS ... $ADD_REGISTRY $BLOCK_REGISTRY $INSECURE_REGISTRY
+RHEL_EXTRA = ("ADD_REGISTRY", "BLOCK_REGISTRY", "INSECURE_REGISTRY")
+SAFE_WORD = re.compile(r"[A-Za-z0-9._:/\[\]@%+=,-]+")
+# Everything an edit may write: safe words, blanks, our own quotes, and a new `NAME="..."` line.
+_RAW_OK = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:/[]@%+=,-_ '\"\n")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IFS = " \t\n"  # the default IFS: "\r" is not a separator, so CRLF files glue it to a word
+_BLANKS = re.compile(r"[ \t\n]+")
+_DELIMS = " \t\n;&|()<>"
+_OPEN, _CLOSE = {"if", "while", "until", "for", "case", "{"}, {"fi", "done", "esac", "}"}
+_KEYWORDS = _OPEN | _CLOSE | {"then", "do", "else", "elif", "!"}
+_SPECIAL = {":", ".", "eval", "exec", "set", "shift", "times", "trap", "return", "exit"}
+_HARMLESS = {":", "true", "\r"}  # "\r": a blank line of a CRLF file (sh: command not found)
+_CR_NOTE = (
+    "removed the carriage return (CRLF) ending the edited assignment: sh passed it to dockerd"
+)
+
+_Word = namedtuple("_Word", "chars start end quoted")  # quoted: (quote, content start, end)
+_Assign = namedtuple("_Assign", "name value vs ve quoted")  # vs, ve: raw span of the value
+# One change, twice: on the file text (start, end, raw) and on the shell's view (fs, fe, text).
+_Edit = namedtuple("_Edit", "start end raw fs fe text")
+# A registry flag: word indexes of flag and value; eq: len("--flag=") if one word, -1: no value
+_Occ = namedtuple("_Occ", "key wrong flag val value eq")
+
+
+class _Syntax(Exception):
+    pass
+
+
+@dataclass(eq=False)
+class _Ch:
+    """One character after quote removal, with the raw span it came from."""
+
+    ch: str  # for an expansion: its raw text
+    start: int
+    end: int
+    ctx: str = ""  # quote context: "" unquoted, "'" or '"'
+    opaque: str = ""  # an expansion that is not evaluated (its description)
+    ref: str = ""  # the variable a $NAME / ${NAME} reads
+    owner: int = -1  # raw offset of the value of the assignment it belongs to
+    idx: int = -1  # its position in that value
+
+
+class _Lexer:
+    """Just enough of the POSIX sh grammar to find simple commands and their words."""
+
+    def __init__(self, text: str) -> None:
+        self.t, self.i, self.parens = text, 0, False
+
+    def commands(self) -> list[tuple[list[_Word], str]]:
+        """Simple commands, each with the operators around it ("|", "&&", ...: not plain)."""
+        t, cmds, words, pending, prev = self.t, [], [], "", "\n"
+        while self.i < len(t):
+            c = t[self.i]
+            if c in " \t" or t.startswith("\\\n", self.i):
+                self.i += 1 if c != "\\" else 2
+            elif c == "#":
+                self.i = t.find("\n", self.i) % (len(t) + 1)
+            elif c in _DELIMS:
+                op = t[self.i : self.i + 2] if t[self.i : self.i + 2] in ("&&", "||", ";;") else c
+                self.i += len(op)
+                self.parens |= op in "()"
+                if op not in "\n()" and not words and prev != ")" or op == ";;" and not self.parens:
+                    raise _Syntax(f"syntax error: {op!r} unexpected", self.i - len(op))  # sh stops
+                if words:
+                    cmds.append((words, pending + ("" if op in "\n;" else op)))
+                if words or op != "\n" or pending not in ("&&", "||", "|"):  # "a &&\n b"
+                    pending = "" if op in "\n;" else op
+                words, prev = [], op
+            else:
+                words.append(self.word())
+                prev = ""
+        if not words and pending in ("&&", "||", "|"):
+            raise _Syntax("syntax error: end of file unexpected", len(t))
+        return cmds + [(words, pending)] if words else cmds
+
+    def word(self) -> _Word:
+        t, start, chars, quoted = self.t, self.i, [], []
+        while self.i < len(t) and t[self.i] not in _DELIMS:
+            i, q = self.i, t[self.i]
+            if q == "'":
+                end = t.find("'", i + 1)
+                if end < 0:
+                    raise _Syntax("unterminated single quote", i)
+                chars += [_Ch(t[k], k, k + 1, "'") for k in range(i + 1, end)]
+                self.i = end
+            elif q == '"':
+                self.i += 1
+                while self.i < len(t) and t[self.i] != '"':
+                    chars += self.char('"')
+                if self.i >= len(t):
+                    raise _Syntax("unterminated double quote", i)
+            else:
+                chars += self.char("")
+                continue
+            quoted.append((q, i + 1, self.i))
+            self.i += 1
+        return _Word(chars, start, self.i, quoted)
+
+    def char(self, ctx: str) -> list[_Ch]:
+        t, i = self.t, self.i
+        if t[i] == "\\" and i + 1 < len(t) and (ctx == "" or t[i + 1] in '$`"\\\n'):
+            self.i += 2
+            return [] if t[i + 1] == "\n" else [_Ch(t[i + 1], i, i + 2, ctx)]
+        end, what, name = self.expansion(i) if t[i] in "$`" else (0, "", "")
+        self.i = end or i + 1
+        return [_Ch(t[i:end], i, end, ctx, what, name) if end else _Ch(t[i], i, i + 1, ctx)]
+
+    def expansion(self, i: int) -> tuple[int, str, str]:
+        """(end, description, variable read) of the expansion at i; end 0: a literal '$'."""
+        t, nxt = self.t, self.t[i + 1 : i + 2]
+        if t[i] == "`":
+            j = i + 1
+            while j < len(t) and t[j] != "`":
+                j += 2 if t[j] == "\\" else 1
+            if j >= len(t):
+                raise _Syntax("unterminated backquote", i)
+            return self.inner(i, i + 1, j + 1), "`...`", ""
+        if nxt == "(":
+            return self.inner(i, i + 2, self.closing(i + 2, "(", ")")), "$(...)", ""
+        if nxt == "{":
+            end = self.closing(i + 2, "{", "}")
+            inner = t[i + 2 : end - 1]
+            return end, t[i:end][:40], inner if _NAME.fullmatch(inner) else ""
+        name = _NAME.match(t, i + 1)
+        if name:
+            return name.end(), "$" + name.group(), name.group()
+        return (i + 2, "$" + nxt, "") if nxt and nxt in "0123456789@*#?$!-" else (0, "", "")
+
+    def inner(self, at: int, start: int, end: int) -> int:
+        """A syntax error inside a command substitution stops sh too: lex it as well."""
+        try:
+            _Lexer(self.t[start : end - 1]).commands()
+        except _Syntax as err:
+            raise _Syntax(err.args[0], at) from None
+        return end
+
+    def closing(self, j: int, open_: str, close: str) -> int:
+        t, depth, start = self.t, 1, j
+        while j < len(t):
+            if t[j] in "'\"\\":  # skip a quoted string or an escaped character
+                j = (t.find(t[j], j + 1) % (len(t) + 1)) + 1 if t[j] != "\\" else j + 2
+                continue
+            depth += (t[j] == open_) - (t[j] == close)
+            if depth == 0:
+                return j + 1
+            j += 1
+        raise _Syntax(f"unterminated ${open_}", start - 2)
+
+
+def _literal(chars: list[_Ch]) -> str | None:
+    """The text if it is plain (unquoted, unescaped): only then is it a keyword or a name."""
+    if chars and all(c.ctx == "" and not c.opaque and c.end - c.start == 1 for c in chars):
+        return "".join(c.ch for c in chars)
+    return None
+
+
+def _assignment(word: _Word) -> _Assign | None:
+    eq = next((k for k, c in enumerate(word.chars) if c.ch == "=" and not c.opaque), 0)
+    if not _NAME.fullmatch(_literal(word.chars[:eq]) or "-"):
+        return None
+    vs, value = word.chars[eq].end, word.chars[eq + 1 :]
+    for k, c in enumerate(value):
+        c.owner, c.idx = vs, k
+        if c.ch == "~" and c.ctx == "" and (k == 0 or value[k - 1].ch in ":="):
+            c.opaque = "~"  # tilde expansion in an assignment
+    return _Assign(
+        _literal(word.chars[:eq]), value, vs, word.end, [q for q in word.quoted if q[1] >= vs]
+    )
+
+
+@dataclass
+class DockerOpts:
+    """A parsed shell variable file: the flags dockerd gets, plus what is needed to edit them."""
+
+    path: Path
+    text: str
+    variable: str = "DOCKER_OPTS"
+    value: dict = field(default_factory=dict)  # {"insecure-registries": [...], ...}: flags set
+    flags: list[str] = field(default_factory=list)  # every word dockerd gets, in order
+    warnings: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    _chains: dict = field(default_factory=dict, repr=False)  # name -> its effective _Assigns
+    _bounds: dict = field(default_factory=dict, repr=False)  # name -> (start, end) in _flat
+    _flat: list = field(default_factory=list, repr=False)  # the _Ch of all variables, joined
+    _words: list = field(default_factory=list, repr=False)  # (start, end) in _flat
+    _occs: list = field(default_factory=list, repr=False)
+    _unsafe: list = field(default_factory=list, repr=False)  # why editing is refused
+
+    def get_list(self, key: str) -> list[str] | None:
+        """The key's values from its flags, in order, or None when no flag sets it."""
+        return list(self.value[key]) if key in self.value else None
+
+    def render(self) -> bytes:
+        return self.text.encode("utf-8", "surrogateescape")
+
+    def with_list(self, key: str, items: list[str]) -> DockerOpts:
+        """A new document whose flags give `key` exactly `items` (no flag at all when empty)."""
+        self._require_editable()
+        if self._crs():
+            return self._apply(self._crs(), [_CR_NOTE]).with_list(key, items)
+        items, edits = list(items), []
+        occs = [o for o in self._occs if o.key == key and not o.wrong]
+        ops = difflib.SequenceMatcher(None, [o.value for o in occs], items, autojunk=False)
+        for tag, i1, i2, j1, j2 in ops.get_opcodes():
+            common = min(i2 - i1, j2 - j1) if tag != "equal" else 0
+            for k in range(common):
+                edits.append(self._set_value(occs[i1 + k], self._checked(key, items[j1 + k])))
+            edits += [self._delete(occ) for occ in occs[i1 + common : i2] if tag != "equal"]
+            new = [self._checked(key, v) for v in items[j1 + common : j2] if tag != "equal"]
+            text = " ".join(f"{FLAGS[key]} {v}" for v in new)
+            if new and i1 + common == len(occs):  # after the last flag: at the end of the value
+                edits.append(self._append(self._target(key), text, edits))
+            elif new and i1 + common > 0:  # between two kept flags: keeps the order
+                edits.append(
+                    self._insert(self._words[occs[i1 + common - 1].val][1] - 1, " " + text)
+                )
+            elif new:
+                edits.append(self._insert(self._words[occs[0].flag][0], text + " ", before=True))
+        new_doc = self._apply(edits, [_CR_NOTE] if _CR_NOTE in self.warnings else [])
+        if new_doc.get_list(key) == (items or None):
+            return new_doc
+        raise self._refuse("a form whose edit did not give the intended values")
+
+    def fix_common_mistakes(self) -> DockerOpts:
+        """Rewrite --insecure-registries=a,b, --registry-mirrors, comma lists as repeated flags."""
+        self._require_editable()
+        if self._crs():
+            return self._apply(self._crs(), [_CR_NOTE]).fix_common_mistakes()
+        edits, notes = [], [_CR_NOTE] if _CR_NOTE in self.warnings else []
+        for occ in (o for o in self._occs if o.wrong or "," in o.value):
+            try:
+                values = [self._checked(occ.key, v) for v in occ.value.split(",") if v]
+            except EnvironmentProblem as err:
+                notes.append(f"not fixed: {err.message}")
+                continue
+            text = " ".join(f"{FLAGS[occ.key]} {v}" for v in values)
+            first, last = self._words[occ.flag][0], self._words[occ.val][1]
+            edits.append(self._replace(first, last, text) if text else self._delete(occ))
+        return self._apply(edits, notes)
+
+    # -- editing helpers ----------------------------------------------------------------------
+
+    def _refuse(self, what: str) -> EnvironmentProblem:
+        return EnvironmentProblem(
+            f"{self.path}: {self.variable} uses {what} which dockercfg will not rewrite;"
+            " edit it by hand"
+        )
+
+    def _require_editable(self) -> None:
+        if self._unsafe:
+            raise self._refuse(self._unsafe[0])
+
+    def _checked(self, key: str, value: str) -> str:
+        """Only values the model accepts and that are inert in every quoting context are written."""
+        shown = f"{self.path}: refusing to write {value[:60]!r}"
+        if not SAFE_WORD.fullmatch(value):
+            raise EnvironmentProblem(
+                f"{shown}: a root shell sources this file; only letters, digits and"
+                " . _ : / [ ] @ % + = , - are written into it"
+            )
+        try:
+            from dockercfg import model
+        except ImportError:  # the character check above still holds
+            return value
+        try:
+            (model.normalize_insecure if key == INSECURE_KEY else model.normalize_mirror)(value)
+        except model.InvalidValue as err:
+            raise EnvironmentProblem(f"{shown}: {err.message}") from None
+        return value
+
+    def _target(self, key: str) -> str:
+        extra = "INSECURE_REGISTRY"
+        return extra if key == INSECURE_KEY and self._chains.get(extra) else self.variable
+
+    def _replace(self, i: int, j: int, text: str) -> _Edit:
+        """Replace _flat[i:j]: consecutive characters of one assignment, in one quoting context."""
+        chars = self._flat[i:j]
+        first = chars[0]
+        same = all(
+            c.owner == first.owner >= 0 and c.idx == first.idx + n for n, c in enumerate(chars)
+        )
+        if not same or first.ctx != chars[-1].ctx:
+            raise self._refuse("quoting around a registry flag")
+        return _Edit(first.start, chars[-1].end, _quote(text, first.ctx), i, j, text)
+
+    def _insert(self, k: int, text: str, before: bool = False) -> _Edit:
+        c, at = self._flat[k], k + (not before)
+        return _Edit(*[c.start if before else c.end] * 2, _quote(text, c.ctx), at, at, text)
+
+    def _set_value(self, occ: _Occ, value: str) -> _Edit:
+        start, end = self._words[occ.val]
+        if occ.eq < 0:  # a flag without a value at the very end: give it one
+            return self._insert(end - 1, " " + value)
+        if occ.eq and start + occ.eq == end:  # "--flag=": nothing to replace
+            return self._insert(end - 1, value)
+        return self._replace(start + occ.eq, end, value)
+
+    def _delete(self, occ: _Occ) -> _Edit:
+        """Drop the flag and its value, with the blanks on one side if they are in the same text."""
+        first, last = before, after = self._words[occ.flag][0], self._words[occ.val][1]
+        while before > 0 and self._flat[before - 1].ch in _IFS:
+            before -= 1
+        while after < len(self._flat) and self._flat[after].ch in _IFS:
+            after += 1
+        for i, j in ([(before, last)] if before < first else []) + [(first, after), (first, last)]:
+            try:
+                return self._replace(i, j, "")
+            except EnvironmentProblem:
+                continue
+        raise self._refuse("quoting around a registry flag")
+
+    def _append(self, name: str, text: str, others: list[_Edit]) -> _Edit:
+        """Add words at the end of the effective assignment's value, inside its quotes."""
+        s0, d = self._bounds[name]
+        if not self._chains[name]:  # no assignment: a new line at the end of the file
+            nl, end = "" if self.text.endswith("\n") or not self.text else "\n", len(self.text)
+            return _Edit(end, end, f'{nl}{name}="{text}"\n', s0, s0, text + " ")
+        a = self._chains[name][-1]
+        body = (" " if d > s0 and self._flat[d - 1].ch not in _IFS else "") + text
+        if a.quoted and a.quoted[-1][2] == a.ve - 1:
+            return _Edit(a.ve - 1, a.ve - 1, body, d, d, body)
+        raw = self.text[a.vs : a.ve]
+        if SAFE_WORD.fullmatch(raw) and not any(a.vs <= e.start < a.ve for e in others):
+            return _Edit(a.vs, a.ve, f"'{raw}{body}'", d, d, body)  # plain value: quote it whole
+        return _Edit(a.ve, a.ve, f"'{body}'", d, d, body)
+
+    def _crs(self) -> list[_Edit]:
+        """Remove the "\r" that CRLF line endings glue to assignments."""
+        return [
+            _Edit(c.start, c.end, "", k, k + 1, "")
+            for k, c in enumerate(self._flat)
+            if _cr(self.text, c)
+        ]
+
+    def _apply(self, edits: list[_Edit], notes: list[str]) -> DockerOpts:
+        """Write the edits, then prove the result: the shell must see exactly the planned words."""
+        edits = sorted(edits, key=lambda e: (e.start, e.end))
+        for k in range(len(edits) - 1, 0, -1):  # two deletions may share the blank between them
+            a, b = edits[k - 1], edits[k]
+            if a.end > b.start and not (a.raw or b.raw or a.text or b.text):
+                edits[k - 1 : k + 1] = [a._replace(end=max(a.end, b.end), fe=max(a.fe, b.fe))]
+        if any(a.end > b.start for a, b in zip(edits, edits[1:])):
+            raise self._refuse("overlapping flags")
+        text, chars = self.text, [c.ch for c in self._flat]
+        for e in reversed(edits):
+            if not set(e.raw) <= _RAW_OK or not all(map(SAFE_WORD.fullmatch, e.text.split())):
+                raise EnvironmentProblem(f"{self.path}: refusing to write {e.raw[:60]!r}")
+            text = text[: e.start] + e.raw + text[e.end :]
+        for e in sorted(edits, key=lambda e: (e.fs, e.fe), reverse=True):
+            chars[e.fs : e.fe] = [e.text]
+        planned = [w for w in _BLANKS.split("".join(chars)) if w]
+        new = parse(self.path, text.encode("utf-8", "surrogateescape"), self.variable)
+        if new.flags != planned or new._unsafe:
+            raise self._refuse("a form that did not survive the self-check")
+        new.warnings += notes
+        return new
+
+
+def _quote(text: str, ctx: str) -> str:
+    return f"'{text}'" if ctx == "" and " " in text else text
+
+
+def _cr(text: str, c: _Ch) -> bool:
+    """An unquoted carriage return ending an assignment line (a CRLF line ending)."""
+    return c.ch == "\r" and c.ctx == "" and c.owner >= 0 and text[c.end : c.end + 1] in ("\n", "")
+
+
+def parse(path: Path, data: bytes, variable: str = "DOCKER_OPTS") -> DockerOpts:
+    """Parse the file; `variable` is DOCKER_OPTS (Debian), OPTIONS (RHEL) or other_args (old)."""
+    text = data.decode("utf-8", "surrogateescape")
+    doc = DockerOpts(path=path, text=text, variable=variable)
+    lexer = _Lexer(text)
+    try:
+        cmds = lexer.commands()
+    except _Syntax as err:
+        raise EnvironmentProblem(
+            f"{path}:{text.count(chr(10), 0, err.args[1]) + 1}: {err.args[0]};"
+            " refusing to edit a file the shell cannot read"
+        ) from None
+    names = [variable] + (list(RHEL_EXTRA) if variable == "OPTIONS" else [])
+    doc._chains = {n: [] for n in names}
+    flats: dict[str, list[_Ch]] = {n: [] for n in names}
+    conditional: set[int] = set()
+    depth = 0
+    if lexer.parens:
+        doc._unsafe.append("parentheses (a subshell, function or case)")
+    for words, ops in cmds:
+        while words and _literal(words[0].chars) in _KEYWORDS:
+            head = _literal(words[0].chars)
+            depth, words = depth + (head in _OPEN) - (head in _CLOSE), words[1:]
+        if not words:
+            continue
+        where = f"{path}:{text.count(chr(10), 0, words[0].start) + 1}"
+        head = _literal(words[0].chars)
+        declare = head in ("export", "readonly")
+        found = [_assignment(w) for w in words[declare:]]
+        if head == "unset":
+            for n in filter(flats.__contains__, (_literal(w.chars) for w in words[1:])):
+                flats[n], doc._chains[n] = [], []
+        elif not declare and None in found:
+            prefix, command = found[: found.index(None)], _literal(words[found.index(None)].chars)
+            if any(a.name in flats for a in prefix):  # sh keeps them for special builtins only
+                doc._unsafe.append(f"an assignment in front of a command ({where})")
+            found = prefix + [None] if command in _SPECIAL else [None]
+            shown = text[words[0].start : words[-1].end].split("\n")[0][:40]
+            if head not in _HARMLESS:
+                doc.warnings.append(f"{where} runs `{shown}`: it may change {variable} unseen")
+        for a in filter(None, found):
+            if a.name == "IFS":
+                doc._unsafe.append(f"a changed IFS ({where})")
+            if a.name not in flats:
+                continue
+            if depth > 0 or ops:
+                conditional.add(a.vs)
+            value = [d for c in a.value for d in (flats[a.name] if c.ref == a.name else [c])]
+            self_ref = any(c.ref == a.name for c in a.value)
+            doc._chains[a.name] = doc._chains[a.name] + [a] if self_ref else [a]
+            flats[a.name] = value
+            note = f"{path}: {a.name} refers to itself: systemd's EnvironmentFile= cannot expand it"
+            doc.warnings += [note] if self_ref and note not in doc.warnings else []
+    for n in names:
+        doc._flat += [_Ch(" ", -1, -1)] if doc._flat else []  # "$OPTIONS $INSECURE_REGISTRY"
+        doc._bounds[n] = (len(doc._flat), len(doc._flat) + len(flats[n]))
+        doc._flat += flats[n]
+        if any(a.vs in conditional for a in doc._chains[n]):
+            doc._unsafe.append(f"a conditional assignment to {n}")
+    _scan_words(doc)
+    return doc
+
+
+def _scan_words(doc: DockerOpts) -> None:
+    """Split like an unquoted `$DOCKER_OPTS`, then find the registry flags and common mistakes."""
+    start = None
+    for k, c in enumerate(doc._flat + [_Ch(" ", -1, -1)]):
+        if c.ch in _IFS and not c.opaque and start is not None:
+            doc._words.append((start, k))
+        start = None if c.ch in _IFS and not c.opaque else k if start is None else start
+    doc.flags = words = ["".join(c.ch for c in doc._flat[i:j]) for i, j in doc._words]
+
+    def problem(code: str, k: int, message: str, hint: str, severity: str = ERROR) -> None:
+        pos = doc._flat[doc._words[k][0]].start
+        where = f"{doc.path}:{doc.text.count(chr(10), 0, pos) + 1}"
+        doc.problems.append(Problem(code, where, message, severity, hint))
+
+    def text_of(k: int) -> str:  # the word without a CRLF's "\r", which any edit removes
+        i, j = doc._words[k]
+        return words[k][:-1] if _cr(doc.text, doc._flat[j - 1]) else words[k]
+
+    for k, word in enumerate(words):
+        opaque = [c.opaque for c in doc._flat[slice(*doc._words[k])] if c.opaque]
+        if opaque:
+            doc._unsafe.append(opaque[0])
+            doc.warnings.append(f"{doc.path}: {word[:40]} cannot be read without running it")
+        elif "*" in word or "?" in word:
+            doc._unsafe.append(f"a glob pattern ({word[:40]})")
+        elif "[" in word:
+            doc.warnings.append(f"{word[:60]} is a glob: a matching file would replace it")
+        if "\r" in word:
+            problem("crlf", k, f"dockerd gets {word!r}: CRLF line ending", "use LF line endings")
+        elif any(q in word for q in "'\"\\"):
+            problem("literal-quote", k, f"{word} reaches dockerd with its quotes", "", WARNING)
+    k = 0
+    while k < len(words):
+        name, eq, value = text_of(k).partition("=")
+        key, wrong, val = _BY_FLAG.get(name) or _WRONG.get(name), name in _WRONG, k + (not eq)
+        dangling = key and val == len(words) or wrong and not eq and words[val].startswith("-")
+        if dangling:
+            if not wrong:
+                problem("missing-value", k, f"flag needs an argument: {name}", f"{name} VALUE")
+            val = k
+        elif key and not eq:
+            value = text_of(val)
+        if key:
+            doc._occs.append(
+                _Occ(key, wrong, k, val, value, -1 if dangling else eq and len(name) + 1 or 0)
+            )
+            fixed = " ".join(f"{FLAGS[key]} {v}" for v in value.split(",") if v) or FLAGS[key]
+            if wrong:
+                problem("unknown-flag", k, f"unknown flag: {name}", f"use {fixed}")
+            elif "," in value:
+                msg = f"dockerd does not split {name} on commas: {value} is one value"
+                problem("comma-list", k, msg, f"repeat the flag: {fixed}")
+            elif not dangling and not any(c.opaque for c in doc._flat[slice(*doc._words[val])]):
+                doc.value.setdefault(key, []).append(value)
+        k = val + 1 if key else k + 1
