@@ -26,6 +26,7 @@ app = typer.Typer(
 GLOBAL_VALUE_OPTIONS = ("--target", "--config", "--root", "--docker-version")
 GLOBAL_FLAGS = ("--json", "--quiet", "-q", "--verbose", "-v")
 
+MIGRATE_HELP = "First move registry flags (DOCKER_OPTS, OPTIONS) into daemon.json"
 APPLY_HELP = "auto: reload when dockerd can, restart otherwise; reload|restart|none to force"
 
 
@@ -43,7 +44,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _globals(
-    target: str = typer.Option("auto", "--target", help="auto or daemon-json"),
+    target: str = typer.Option(
+        "auto", "--target", help="auto|daemon-json|docker-opts|sysconfig|desktop|rootless|snap"
+    ),
     config: Optional[str] = typer.Option(None, "--config", help="Config file to manage"),
     root: Path = typer.Option(Path("/"), "--root", help="Treat DIR as / (chroots, images)"),
     docker_version: Optional[str] = typer.Option(
@@ -77,7 +80,14 @@ def _run(command: str, operation, *args, show_diff: bool = False, **kwargs) -> N
 
 
 def _mutation(
-    command: str, key: str, add: bool, values: List[str], apply: str, dry_run: bool, diff: bool
+    command: str,
+    key: str,
+    add: bool,
+    values: List[str],
+    apply: str,
+    dry_run: bool,
+    diff: bool,
+    migrate: bool = False,
 ) -> None:
     from dockercfg import ops
 
@@ -88,6 +98,7 @@ def _mutation(
         (key, add, values),
         apply=apply,
         dry_run=dry_run,
+        migrate=migrate,
         show_diff=diff or dry_run,
     )
 
@@ -98,9 +109,10 @@ def add_insecure(
     apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
     diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
+    migrate: bool = typer.Option(False, "--migrate", help=MIGRATE_HELP),
 ) -> None:
     """Let dockerd talk plain HTTP (or unverified TLS) to these registries."""
-    _mutation("add-insecure", "insecure-registries", True, addresses, apply, dry_run, diff)
+    _mutation("add-insecure", "insecure-registries", True, addresses, apply, dry_run, diff, migrate)
 
 
 @app.command("remove-insecure")
@@ -109,9 +121,12 @@ def remove_insecure(
     apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
     diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
+    migrate: bool = typer.Option(False, "--migrate", help=MIGRATE_HELP),
 ) -> None:
     """Stop treating these registries as insecure."""
-    _mutation("remove-insecure", "insecure-registries", False, addresses, apply, dry_run, diff)
+    _mutation(
+        "remove-insecure", "insecure-registries", False, addresses, apply, dry_run, diff, migrate
+    )
 
 
 @app.command("add-mirror")
@@ -120,9 +135,10 @@ def add_mirror(
     apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
     diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
+    migrate: bool = typer.Option(False, "--migrate", help=MIGRATE_HELP),
 ) -> None:
     """Pull Docker Hub images through these mirrors."""
-    _mutation("add-mirror", "registry-mirrors", True, urls, apply, dry_run, diff)
+    _mutation("add-mirror", "registry-mirrors", True, urls, apply, dry_run, diff, migrate)
 
 
 @app.command("remove-mirror")
@@ -131,9 +147,22 @@ def remove_mirror(
     apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
     diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
+    migrate: bool = typer.Option(False, "--migrate", help=MIGRATE_HELP),
 ) -> None:
     """Stop using these registry mirrors."""
-    _mutation("remove-mirror", "registry-mirrors", False, urls, apply, dry_run, diff)
+    _mutation("remove-mirror", "registry-mirrors", False, urls, apply, dry_run, diff, migrate)
+
+
+@app.command("migrate")
+def migrate_cmd(
+    apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
+    diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
+) -> None:
+    """Move registry flags into daemon.json, so later changes need only a reload."""
+    from dockercfg import ops
+
+    _run("migrate", ops.migrate, apply=apply, dry_run=dry_run, show_diff=diff or dry_run)
 
 
 @app.command("validate")
@@ -141,25 +170,25 @@ def validate(
     file: Optional[str] = typer.Argument(None, metavar="[FILE]", help="Default: the live file"),
 ) -> None:
     """Report every problem dockerd would have with the config, at once."""
-    from dockercfg import ops
+    from dockercfg import queries
 
-    _run("validate", ops.validate_file, file)
+    _run("validate", queries.validate_file, file)
 
 
 @app.command("show")
 def show() -> None:
     """Configured and live registries and mirrors, each with its source."""
-    from dockercfg import ops
+    from dockercfg import queries
 
-    _run("show", ops.show)
+    _run("show", queries.show)
 
 
 @app.command("detect")
 def detect() -> None:
     """Which file, service manager and dockerd this host uses, and why."""
-    from dockercfg import ops
+    from dockercfg import queries
 
-    _run("detect", ops.run_detect)
+    _run("detect", queries.run_detect)
 
 
 @app.command("apply")

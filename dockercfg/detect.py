@@ -1,7 +1,8 @@
-"""Host facts: which file the running dockerd reads, what manages it, its version and flags.
+"""Decide which file the running (or next) dockerd reads and what manages it, with the evidence.
 
-Decisions come from the running system (/proc, systemd, the socket), each with a line of evidence,
-so `dockercfg detect` can show why it chose what it chose.
+The running system wins over the distribution name: a live dockerd's command line, then the
+service definitions, then markers of Docker Desktop, snap and rootless installs. When two answers
+are equally plausible, detection stops and asks for --target rather than guess.
 """
 
 from __future__ import annotations
@@ -11,11 +12,16 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dockercfg.errors import UsageError
+from dockercfg import hostfacts as facts
+from dockercfg.errors import EnvironmentProblem, UsageError
 from dockercfg.versions import Version, format_version, parse_version
 
-DEFAULT_DAEMON_JSON = "/etc/docker/daemon.json"
-TARGETS = ("auto", "daemon-json")
+TARGETS = ("auto", "daemon-json", "docker-opts", "sysconfig", "desktop", "rootless", "snap")
+JSON_TARGETS = ("daemon-json", "desktop", "rootless", "snap")
+DAEMON_JSON = "/etc/docker/daemon.json"
+DEFAULT_OPTS = "/etc/default/docker"
+SYSCONFIG = "/etc/sysconfig/docker"
+SNAP_JSON = "/var/snap/docker/current/config/daemon.json"
 
 
 @dataclass
@@ -30,29 +36,72 @@ class Options:
 
 
 @dataclass
+class FlagSource:
+    """A place dockerd flags come from: the running command line, a unit, a shell-variable file."""
+
+    where: str
+    argv: list[str]
+    file: Path | None = None  # editable file holding them (DOCKER_OPTS / sysconfig), if any
+    variable: str | None = None
+
+
+@dataclass
 class Host:
-    target: str  # "daemon-json"
+    target: str
     config_path: Path  # where to read/write, inside --root
-    shown_path: str  # the same path as the host sees it (without --root)
+    shown_path: str  # the same path as the host sees it
     root: Path
+    variable: str | None = None  # DOCKER_OPTS / OPTIONS for shell-variable targets
+    service_kind: str = "none"  # systemd|systemd-user|sysv|upstart|snap|desktop|signal|none
+    unit: str | None = None
+    init: str = "unknown"
     dockerd_pid: int | None = None
     dockerd_argv: list[str] = field(default_factory=list)
-    dockerd_version: Version | None = None
-    service_kind: str = "none"  # "systemd" | "signal" | "none"
-    unit: str | None = None
+    flag_sources: list[FlagSource] = field(default_factory=list)
+    daemon_json: Path | None = None  # the daemon.json dockerd also reads, for shell targets
     evidence: list[str] = field(default_factory=list)
+    version_override: Version | None = None
+    flags_override: list[str] | None = None  # flags after a pending change (migration)
+    _probe: _VersionProbe | None = None
+
+    @property
+    def dockerd_version(self) -> Version | None:
+        """Resolved on first use: `dockerd --version` runs in parallel with everything before it."""
+        if self.version_override is not None:
+            return self.version_override
+        if self._probe is not None:
+            version, self._probe = self._probe.result(), None
+            self.version_override = version or ()  # () = looked, none found
+            self.evidence.append(
+                f"installed dockerd is {format_version(version)} (dockerd --version)"
+                if version
+                else "no dockerd binary found: the newest dockerd rules apply"
+            )
+        return self.version_override or None
+
+    @property
+    def is_json(self) -> bool:
+        return self.target in JSON_TARGETS
+
+    def flags(self) -> list[str]:
+        """Every dockerd flag in force, from all sources (for flag/file conflict checks)."""
+        if self.flags_override is not None:
+            return self.flags_override
+        return [arg for source in self.flag_sources for arg in source.argv]
 
     def to_json(self) -> dict:
+        version = self.dockerd_version
         return {
             "target": self.target,
             "file": self.shown_path,
+            "variable": self.variable,
             "service": self.service_kind,
             "unit": self.unit,
+            "init": self.init,
             "dockerd_pid": self.dockerd_pid,
             "dockerd_argv": self.dockerd_argv,
-            "dockerd_version": format_version(self.dockerd_version)
-            if self.dockerd_version
-            else None,
+            "dockerd_version": format_version(version) if version else None,
+            "flag_sources": [{"where": s.where, "argv": s.argv} for s in self.flag_sources],
             "evidence": self.evidence,
         }
 
@@ -62,7 +111,7 @@ class _VersionProbe:
 
     def __init__(self, root: Path) -> None:
         self.proc: subprocess.Popen | None = None
-        binary = "dockerd" if root == Path("/") else str(root / "usr/bin/dockerd")
+        binary = "dockerd" if root == facts.LIVE else str(facts.inside(root, "/usr/bin/dockerd"))
         try:
             self.proc = subprocess.Popen(
                 [binary, "--version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
@@ -81,31 +130,6 @@ class _VersionProbe:
         return parse_version(out) if self.proc.returncode == 0 else None
 
 
-def find_dockerd_pids(root: Path = Path("/")) -> list[int]:
-    """Running dockerd processes, found by scanning /proc (no service manager needed)."""
-    if root != Path("/"):
-        return []  # processes under a --root prefix are not that root's
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            comm = Path(f"/proc/{entry}/comm").read_text().strip()
-        except OSError:
-            continue
-        if comm == "dockerd":
-            pids.append(int(entry))
-    return sorted(pids)
-
-
-def read_cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [part.decode("utf-8", "replace") for part in raw.split(b"\0") if part]
-
-
 def flag_value(argv: list[str], *names: str) -> str | None:
     """The last value of a flag given as `--name value` or `--name=value` (last one wins)."""
     found = None
@@ -118,98 +142,279 @@ def flag_value(argv: list[str], *names: str) -> str | None:
     return found
 
 
-def _is_dir(path: Path) -> bool:
-    try:
-        return path.is_dir()
-    except OSError:  # e.g. permission denied on a parent: not evidence of anything
-        return False
-
-
-def within_root(root: Path, path: str) -> Path:
-    return root / path.lstrip("/") if root != Path("/") else Path(path)
-
-
 def detect(opts: Options, *, want_service: bool = True) -> Host:
-    """Decide the config file and service manager; `want_service=False` skips D-Bus (validate)."""
+    """Decide target, file and service; `want_service=False` skips D-Bus (validate, show)."""
     if opts.target not in TARGETS:
         raise UsageError(f"unknown --target {opts.target!r}; choose one of: {', '.join(TARGETS)}")
     root = opts.root
-    probe = None if opts.docker_version else _VersionProbe(root)
-    evidence: list[str] = []
-    systemd = root == Path("/") and _is_dir(root / "run/systemd/system")
-    unit_info = None
-    if systemd and want_service:
-        from dockercfg.services.systemd import connect
-
-        service = connect()
-        unit_info = service.info()
-        evidence.append(f"systemd runs this host (/run/systemd/system); {service.name}")
-        evidence.append(
-            f"docker.service is {unit_info.active_state}, MainPID {unit_info.main_pid or '-'}"
-        )
-    pid = unit_info.main_pid if unit_info and unit_info.main_pid else None
-    if pid is None:
-        pids = find_dockerd_pids(root)
-        if len(pids) == 1:
-            pid = pids[0]
-            evidence.append(f"dockerd found running as pid {pid} (/proc scan)")
-        elif len(pids) > 1:
-            evidence.append(f"several dockerd processes run ({pids}); none is used for flags")
-    argv = read_cmdline(pid) if pid else []
-    if argv:
-        evidence.append(f"dockerd command line: {' '.join(argv)}")
-
+    d = _Detection(root, want_service)
+    host = d.decide(opts.target)
     if opts.config:
-        shown = opts.config
-        evidence.append(f"config file given with --config: {shown}")
-    elif flag_value(argv, "--config-file"):
-        shown = flag_value(argv, "--config-file") or DEFAULT_DAEMON_JSON
-        evidence.append(f"the running dockerd was started with --config-file {shown}")
-    else:
-        shown = DEFAULT_DAEMON_JSON
-        evidence.append(f"dockerd reads the default {shown} (no --config-file)")
-
+        host.shown_path = opts.config
+        host.config_path = facts.inside(root, opts.config)
+        host.evidence.append(f"config file given with --config: {opts.config}")
     if opts.docker_version:
         version = parse_version(opts.docker_version)
         if version is None:
             raise UsageError(f"--docker-version {opts.docker_version!r} is not a version number")
-        evidence.append(f"dockerd version {format_version(version)} given with --docker-version")
+        host.version_override = version
+        host.evidence.append(
+            f"dockerd version {format_version(version)} given with --docker-version"
+        )
     else:
-        version = probe.result() if probe else None
-        evidence.append(
-            f"installed dockerd is {format_version(version)} (dockerd --version)"
-            if version
-            else "no dockerd binary found: the newest dockerd rules apply"
+        host._probe = _VersionProbe(root)
+    return host
+
+
+class _Detection:
+    """One detection run: gathers facts lazily and builds the Host for a target."""
+
+    def __init__(self, root: Path, want_service: bool) -> None:
+        self.root = root
+        self.want_service = want_service
+        self.evidence: list[str] = []
+        self.init, why = facts.init_system(root)
+        self.evidence.append(f"init: {self.init} ({why})")
+        self.procs = facts.dockerd_processes(root)
+        self.unit = facts.read_unit(root) if self.init == "systemd" else None
+        self.live_unit = None
+
+    # -- the decision ---------------------------------------------------------------------------
+
+    def decide(self, target: str) -> Host:
+        if target == "auto":
+            target = self._auto_target()
+        builder = {
+            "daemon-json": self._daemon_json,
+            "docker-opts": lambda: self._shell(DEFAULT_OPTS, "DOCKER_OPTS"),
+            "sysconfig": lambda: self._shell(SYSCONFIG, "OPTIONS"),
+            "desktop": self._desktop,
+            "rootless": self._rootless,
+            "snap": self._snap,
+        }[target]
+        return builder()
+
+    def _auto_target(self) -> str:
+        running = self._running()
+        if running is not None:
+            if "/snap/" in running.exe or any("/var/snap/docker" in a for a in running.argv):
+                self.evidence.append(f"dockerd pid {running.pid} runs from the docker snap")
+                return "snap"
+            if running.rootless or running.uid > 0:
+                self.evidence.append(f"dockerd pid {running.pid} is rootless (RootlessKit)")
+                return "rootless"
+        kind = facts.os_kind(self.root)
+        home, why = facts.invoking_home(self.root)
+        candidates: list[tuple[str, str]] = []
+        if kind in ("darwin", "windows"):
+            candidates.append(("desktop", f"{kind}: Docker Desktop"))
+        elif kind == "wsl" and facts.wsl_desktop(self.root):
+            candidates.append(
+                ("desktop", "WSL with the Docker Desktop backend (/mnt/wsl/docker-desktop)")
+            )
+        elif facts.desktop_markers(home) and running is None:
+            candidates.append(("desktop", "; ".join(facts.desktop_markers(home)) + f" ({why})"))
+        if running is None and facts.snap_installed(self.root):
+            candidates.append(("snap", "the docker snap is installed (/var/snap/docker)"))
+        system = self._system_target()
+        if system:
+            candidates.append(system)
+        if running is not None and not candidates:
+            candidates.append(
+                ("daemon-json", f"dockerd pid {running.pid} runs; no service manager")
+            )
+        if len(candidates) == 1:
+            self.evidence.append(f"chose {candidates[0][0]}: {candidates[0][1]}")
+            return candidates[0][0]
+        found = "; ".join(f"{t} ({why})" for t, why in candidates) or "no Docker installation"
+        raise EnvironmentProblem(
+            f"cannot tell which Docker configuration this host uses: {found}; "
+            "choose one with --target"
         )
 
-    if systemd and unit_info and unit_info.fragment_path:
-        kind = "systemd"
-    elif pid is not None and root == Path("/"):
-        kind = "signal"
-    else:
-        kind = "none"
-    return Host(
-        target="daemon-json",
-        config_path=within_root(root, shown),
-        shown_path=shown,
-        root=root,
-        dockerd_pid=pid,
-        dockerd_argv=argv,
-        dockerd_version=version,
-        service_kind=kind,
-        unit="docker.service" if kind == "systemd" else None,
-        evidence=evidence,
-    )
+    def _system_target(self) -> tuple[str, str] | None:
+        if self.unit is not None:
+            if any(f.lstrip("-") == SYSCONFIG for f in self.unit.environment_files) and any(
+                "$OPTIONS" in " ".join(argv) or "$INSECURE_REGISTRY" in " ".join(argv)
+                for argv in self.unit.exec_start
+            ):
+                return (
+                    "sysconfig",
+                    f"{self.unit.path} passes $OPTIONS from {SYSCONFIG} (RHEL docker)",
+                )
+            return "daemon-json", f"systemd unit {self.unit.path}"
+        if self.init in ("upstart", "sysvinit"):
+            if facts.exists(facts.inside(self.root, SYSCONFIG)) and not facts.exists(
+                facts.inside(self.root, DEFAULT_OPTS)
+            ):
+                return "sysconfig", f"{self.init} with {SYSCONFIG} (RHEL/CentOS 6)"
+            return "docker-opts", f"{self.init} reads DOCKER_OPTS from {DEFAULT_OPTS}"
+        if self.init == "systemd" and self._running() is not None:
+            return "daemon-json", "systemd host with a running dockerd"
+        if facts.is_dir(facts.inside(self.root, "/etc/docker")):
+            return "daemon-json", "/etc/docker exists and no service says otherwise"
+        return None
 
+    # -- building a Host per target ---------------------------------------------------------------
 
-def service_for(host: Host):
-    """The Service object for a detected host, or None when nothing can apply a change."""
-    if host.service_kind == "systemd":
-        from dockercfg.services.systemd import connect
+    def _host(self, target: str, shown: str, **kw) -> Host:
+        running = self._running()
+        host = Host(
+            target=target,
+            config_path=facts.inside(self.root, shown),
+            shown_path=shown,
+            root=self.root,
+            init=self.init,
+            dockerd_pid=running.pid if running else None,
+            dockerd_argv=running.argv if running else [],
+            evidence=self.evidence,
+            **kw,
+        )
+        if running:
+            self.evidence.append(f"dockerd pid {running.pid}: {' '.join(running.argv)}")
+            host.flag_sources.append(
+                FlagSource(f"command line of the running dockerd, pid {running.pid}", running.argv)
+            )
+        return host
 
-        return connect(host.unit or "docker.service")
-    if host.service_kind == "signal" and host.dockerd_pid:
-        from dockercfg.services import SignalService
+    def _daemon_json(self) -> Host:
+        running = self._running()
+        shown = flag_value(running.argv, "--config-file") if running else None
+        for argv in self.unit.exec_start if self.unit else []:
+            shown = shown or flag_value(argv, "--config-file")
+        shown = shown or DAEMON_JSON
+        self.evidence.append(f"dockerd reads {shown}")
+        host = self._host("daemon-json", shown)
+        self._system_service(host)
+        if not host.flag_sources:
+            host.flag_sources += self._static_flag_sources()
+        else:
+            # Flags the running daemon has are already in its argv; keep the editable file so
+            # `--migrate` knows where they come from.
+            host.flag_sources += [s for s in self._static_flag_sources() if s.file is not None]
+            host.flag_sources[1:] = [
+                FlagSource(s.where, [], s.file, s.variable) for s in host.flag_sources[1:]
+            ]
+        return host
 
-        return SignalService(host.dockerd_pid)
-    return None
+    def _shell(self, shown: str, variable: str) -> Host:
+        host = self._host(
+            "docker-opts" if shown == DEFAULT_OPTS else "sysconfig", shown, variable=variable
+        )
+        host.daemon_json = facts.inside(self.root, DAEMON_JSON)
+        self.evidence.append(f"dockerd flags come from {variable} in {shown}")
+        if self.init == "systemd":
+            self._system_service(host)
+        elif self.root == facts.LIVE and self.init in ("sysvinit", "upstart"):
+            host.service_kind = "upstart" if self.init == "upstart" else "sysv"
+        if not host.flag_sources:
+            host.flag_sources += [s for s in self._static_flag_sources() if s.file is None]
+        return host
+
+    def _desktop(self) -> Host:
+        kind = facts.os_kind(self.root)
+        if kind == "wsl":
+            home, why = facts.wsl_windows_home(self.root)
+            if home is None:
+                raise EnvironmentProblem(
+                    f"cannot tell which Windows user runs Docker Desktop: {why}; use --config"
+                )
+        else:
+            home, why = facts.invoking_home(self.root)
+        self.evidence.append(why)
+        path = home / ".docker/daemon.json"
+        shown = str(path) if self.root == facts.LIVE else "/" + str(path.relative_to(self.root))
+        host = self._host("desktop", shown)
+        host.config_path = path
+        host.service_kind = "desktop" if self.root == facts.LIVE else "none"
+        return host
+
+    def _rootless(self) -> Host:
+        home, why = facts.invoking_home(self.root)
+        config_home = os.environ.get("XDG_CONFIG_HOME")
+        base = facts.inside(self.root, config_home) if config_home else home / ".config"
+        path = base / "docker/daemon.json"
+        shown = str(path) if self.root == facts.LIVE else "/" + str(path.relative_to(self.root))
+        self.evidence.append(f"rootless dockerd reads {shown} ({why})")
+        host = self._host("rootless", shown)
+        host.config_path = path
+        host.service_kind = "systemd-user" if self.root == facts.LIVE else "none"
+        host.unit = "docker.service"
+        return host
+
+    def _snap(self) -> Host:
+        host = self._host("snap", SNAP_JSON)
+        # The snap's wrapper passes these as flags, so they must never be in its daemon.json.
+        host.flag_sources.append(
+            FlagSource(
+                "the docker snap's dockerd wrapper",
+                ["--group", "docker", "--exec-root", "x", "--data-root", "x", "--pidfile", "x"],
+            )
+        )
+        host.service_kind = "snap" if self.root == facts.LIVE else "none"
+        return host
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _running(self):
+        rootful = [p for p in self.procs if not p.rootless and p.uid <= 0]
+        mine = [p for p in self.procs if p.uid == os.geteuid()]
+        pool = rootful if os.geteuid() == 0 else (mine or rootful)
+        return pool[0] if len(pool) == 1 else None
+
+    def _system_service(self, host: Host) -> None:
+        if self.root != facts.LIVE or self.init != "systemd":
+            if host.dockerd_pid and self.root == facts.LIVE and host.service_kind == "none":
+                host.service_kind = "signal"
+            return
+        host.service_kind, host.unit = "systemd", "docker.service"
+        if self.want_service:
+            from dockercfg.services.systemd import connect
+
+            service = connect()
+            info = service.info()
+            self.evidence.append(
+                f"{service.name}: {info.active_state}, MainPID {info.main_pid or '-'}"
+            )
+            if not info.fragment_path:
+                host.service_kind = "signal" if host.dockerd_pid else "none"
+            elif info.main_pid and info.main_pid != host.dockerd_pid:
+                host.dockerd_pid, host.dockerd_argv = (
+                    info.main_pid,
+                    facts.process_argv(info.main_pid),
+                )
+                host.flag_sources[:1] = [
+                    FlagSource(
+                        f"command line of the running dockerd, pid {info.main_pid}",
+                        host.dockerd_argv,
+                    )
+                ]
+
+    def _static_flag_sources(self) -> list[FlagSource]:
+        """Flags the next start will pass: unit ExecStart with its EnvironmentFiles, or the init
+        script's DOCKER_OPTS (Debian's docker.service reads /etc/default/docker too)."""
+        sources: list[FlagSource] = []
+        if self.unit is not None:
+            env: dict[str, str] = {}
+            files = []
+            for name in self.unit.environment_files:
+                real, values = facts.env_file_words(self.root, name)
+                env.update(values)
+                files.append((name.lstrip("-"), real, values))
+            argv = [a for line in self.unit.exec_start for a in facts.expand_env_words(line, env)]
+            sources.append(FlagSource(f"ExecStart of {self.unit.path}", argv))
+            for shown, real, values in files:
+                variable = (
+                    "DOCKER_OPTS"
+                    if "DOCKER_OPTS" in values
+                    else "OPTIONS"
+                    if "OPTIONS" in values
+                    else None
+                )
+                if variable:
+                    sources.append(FlagSource(f"{variable} in {shown}", [], real, variable))
+        elif self.init in ("sysvinit", "upstart"):
+            real, values = facts.env_file_words(self.root, DEFAULT_OPTS)
+            argv = values.get("DOCKER_OPTS", "").split()
+            sources.append(FlagSource(f"DOCKER_OPTS in {DEFAULT_OPTS}", argv, real, "DOCKER_OPTS"))
+        return sources

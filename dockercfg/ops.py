@@ -1,21 +1,23 @@
 """The one transaction that changes a host: detect, lock, load, change, validate, write, apply,
-verify, roll back. Nothing else in dockercfg writes files or touches the daemon.
+verify, roll back. Nothing else in dockercfg writes config files or touches the daemon.
 """
 
 from __future__ import annotations
 
 import difflib
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from dockercfg import safefile
-from dockercfg.detect import Host, Options, detect, service_for
+from dockercfg import safefile, targets
+from dockercfg.detect import Host, Options, detect
 from dockercfg.errors import ApplyFailed, ConfigInvalid, DockercfgError, UsageError
 from dockercfg.problems import Problem
-from dockercfg.targets.daemon_json import INSECURE_KEY, MIRRORS_KEY, DaemonJson, parse
+from dockercfg.targets.daemon_json import INSECURE_KEY, MIRRORS_KEY
 
 APPLY_MODES = ("auto", "reload", "restart", "none")
+OWNED = [INSECURE_KEY, MIRRORS_KEY]
 RELOAD_TIMEOUT = 30.0  # seconds for the service manager's job
 RESTART_TIMEOUT = 120.0
 VERIFY_TIMEOUT = {"reload": 10.0, "restart": 60.0}
@@ -45,12 +47,20 @@ class Result:
 
 
 @dataclass
-class Change:
-    """One mutating command: which key, add or remove, and the normalised values."""
+class Edit:
+    """One file of a transaction: its bytes before, the new document, and its backup."""
 
-    key: str
-    add: bool
-    values: list[str]
+    path: Path
+    shown: str
+    before: bytes | None
+    after: Any  # a target document
+    backup: Path | None = None
+
+
+def _newest():
+    from dockercfg.versions import NEWEST
+
+    return NEWEST
 
 
 def parse_values(key: str, raw_values: list[str], version, warnings: list[str]) -> list[str]:
@@ -78,130 +88,118 @@ def parse_values(key: str, raw_values: list[str], version, warnings: list[str]) 
     return list(dict.fromkeys(values))
 
 
-def _normalized(key: str, value: str) -> str:
+def normalized(key: str, value: str) -> str:
+    """The comparable form of a value already in a file (kept as is when invalid)."""
     from dockercfg.model import InvalidValue, normalize_insecure, normalize_mirror
-    from dockercfg.versions import NEWEST
 
     try:
         if key == INSECURE_KEY:
             return normalize_insecure(value).value
-        return normalize_mirror(value, NEWEST)
+        return normalize_mirror(value, _newest())
     except InvalidValue:
         return value
 
 
-def changed_list(doc: DaemonJson, change: Change) -> list[str] | None:
+def changed_list(current: list[str] | None, add: bool, values: list[str], key: str):
     """The key's new list, or None when the command changes nothing (idempotent)."""
-    current = doc.get_list(change.key)
-    present = [_normalized(change.key, v) for v in current or []]
-    if change.add:
-        new = list(current or []) + [v for v in change.values if v not in present]
+    present = [normalized(key, v) for v in current or []]
+    if add:
+        new = list(current or []) + [v for v in values if v not in present]
         return new if (current is None or len(new) != len(current)) else None
     if current is None:
         return None
-    kept = [v for v, norm in zip(current, present) if norm not in change.values]
+    kept = [v for v, norm in zip(current, present) if norm not in values]
     return kept if len(kept) != len(current) else None
 
 
-def unified_diff(path: str, before: str, after: str) -> str:
-    lines = difflib.unified_diff(
-        before.splitlines(keepends=True), after.splitlines(keepends=True), path, path
-    )
+def unified_diff(path: str, before: bytes | None, after: str) -> str:
+    old = (before or b"").decode("utf-8", "replace")
+    lines = difflib.unified_diff(old.splitlines(True), after.splitlines(True), path, path)
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
-def check_config(host: Host, doc: DaemonJson, data: bytes) -> list[Problem]:
+# Validation before any write --------------------------------------------------------------------
+
+
+def _daemon_json_value(host: Host) -> dict:
+    """The daemon.json a shell-variable target's dockerd also reads ({} when absent)."""
+    from dockercfg.targets.daemon_json import parse
+
+    if host.daemon_json is None:
+        return {}
+    data = safefile.read_bytes(host.daemon_json)
+    return parse(host.daemon_json, data).value if data else {}
+
+
+def _effective(host: Host, doc) -> tuple[dict, list[str], str]:
+    """(daemon.json value, dockerd flags, where the flags come from) once `doc` is in force."""
+    if host.is_json:
+        sources = [s.where for s in host.flag_sources if s.argv]
+        return doc.value, host.flags(), "; ".join(sources) or "no flags"
+    return (
+        _daemon_json_value(host),
+        ["dockerd", *doc.flags],
+        f"{host.variable} in {host.shown_path}",
+    )
+
+
+def check_config(host: Host, doc) -> list[Problem]:
     """Everything dockerd would reject, found before the file is written."""
     from dockercfg.conflicts import find_conflicts, flag_settings
     from dockercfg.validate import dockerd_validate, validate_config
 
-    version = host.dockerd_version
-    problems = list(validate_config(doc.value, version=version or _newest()))
-    if host.dockerd_argv:
-        problems += find_conflicts(
-            doc.value,
-            flag_settings(host.dockerd_argv),
-            file=host.shown_path,
-            source=f"command line of the running dockerd, pid {host.dockerd_pid}",
-        )
-    if not any(p.is_error for p in problems):
-        found = dockerd_validate(data, version=version)
+    version = host.dockerd_version or _newest()
+    config, flags, source = _effective(host, doc)
+    problems = list(validate_config(doc.value, version=version)) if host.is_json else []
+    problems += list(getattr(doc, "problems", []))
+    json_file = host.shown_path if host.is_json else "/etc/docker/daemon.json"
+    problems += find_conflicts(config, flag_settings(flags), file=json_file, source=source)
+    if host.is_json and not any(p.is_error for p in problems):
+        found = dockerd_validate(doc.render(), version=host.dockerd_version)
         if found is not None:
             problems.append(found)
     return problems
 
 
-def _newest():
-    from dockercfg.versions import NEWEST
-
-    return NEWEST
-
-
-def mutate(
-    opts: Options,
-    command: str,
-    change_spec: tuple[str, bool, list[str]],
-    *,
-    apply: str = "auto",
-    dry_run: bool = False,
-) -> Result:
-    """add-insecure / remove-insecure / add-mirror / remove-mirror."""
-    if apply not in APPLY_MODES:
-        raise UsageError(f"--apply must be one of {', '.join(APPLY_MODES)}, not {apply!r}")
-    key, add, raw_values = change_spec
-    host = detect(opts, want_service=not dry_run and apply != "none")
-    result = Result(command=command, target=host.target, file=host.shown_path)
-    change = Change(
-        key, add, parse_values(key, raw_values, host.dockerd_version or _newest(), result.warnings)
-    )
-    with safefile.lock(host.config_path):
-        before = safefile.read_bytes(host.config_path)
-        doc = parse(host.config_path, before or b"")
-        result.warnings += doc.warnings
-        new_items = changed_list(doc, change)
-        if new_items is None:
-            return result
-        new_doc = doc.with_list(key, new_items)
-        new_data = new_doc.render()
-        result.changed = True
-        result.diff = unified_diff(
-            host.shown_path, (before or b"").decode("utf-8", "replace"), new_doc.text
-        )
-        _require_valid(result, check_config(host, new_doc, new_data))
-        if dry_run:
-            result.data["dry_run"] = True
-            return result
-        backup = safefile.backup(host.config_path)
-        result.backup = str(backup) if backup else None
-        safefile.atomic_write(host.config_path, new_data)
-        try:
-            _apply_and_verify(host, new_doc.value, apply, [key], result)
-        except DockercfgError as err:
-            _roll_back(host, before, backup, apply, result, err)
-    return result
-
-
-def _require_valid(result: Result, problems: list[Problem]) -> None:
+def require_valid(result: Result, problems: list[Problem]) -> None:
     result.problems = problems
     errors = [p for p in problems if p.is_error]
     result.warnings += [p.render() for p in problems if not p.is_error]
     if errors:
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        hint = f"; {first.hint}" if first.hint else ""
         raise ConfigInvalid(
-            f"{first.path + ': ' if first.path else ''}{first.message}{more}; nothing was written",
+            f"{first.path + ': ' if first.path else ''}{first.message}{hint}{more};"
+            " nothing was written",
             problems=problems,
         )
 
 
+# Applying and verifying -------------------------------------------------------------------------
+
+
+def _expected(host: Host, doc):
+    from dockercfg.conflicts import flag_settings
+    from dockercfg.verify import expected_from
+
+    config, flags, _ = _effective(host, doc)
+    return expected_from(config, flag_settings(flags))
+
+
 def choose_mode(host: Host, apply: str, keys: list[str], service, expected, result: Result) -> str:
     """reload when every changed key reloads on SIGHUP and the service can do it; else restart."""
+    if not host.is_json:
+        if apply == "reload":
+            raise UsageError(
+                f"{host.variable} flags are read only when dockerd starts: use --apply restart"
+            )
+        return "restart"
     if apply != "auto":
         return apply
     from dockercfg.schema import is_reloadable
 
-    version = host.dockerd_version or _newest()
-    if not all(is_reloadable(k, version) for k in keys):
+    if not all(is_reloadable(k, host.dockerd_version or _newest()) for k in keys):
         return "restart"
     can_reload = getattr(service, "can_reload", lambda: True)
     if not can_reload():
@@ -229,20 +227,13 @@ def _stale_after_reload(expected) -> list[str]:
         return []  # the daemon is not answering: the reload and verification will say so
 
 
-def _expected(host: Host, config: dict):
-    from dockercfg.conflicts import flag_settings
-    from dockercfg.verify import expected_from
+def apply_and_verify(host: Host, doc, apply: str, keys: list[str], result: Result) -> None:
+    from dockercfg.services import for_host
 
-    return expected_from(config, flag_settings(host.dockerd_argv))
-
-
-def _apply_and_verify(
-    host: Host, config: dict, apply: str, keys: list[str], result: Result
-) -> None:
     if apply == "none":
         result.applied = "none"
         return
-    service = service_for(host)
+    service = for_host(host)
     if service is None:
         result.applied = "none"
         result.warnings.append(
@@ -251,7 +242,7 @@ def _apply_and_verify(
             else "no running dockerd was found; the change takes effect when dockerd starts"
         )
         return
-    expected = _expected(host, config)
+    expected = _expected(host, doc)
     mode = choose_mode(host, apply, keys, service, expected, result)
     if mode == "reload":
         service.reload(RELOAD_TIMEOUT)
@@ -282,122 +273,156 @@ def verify_live(expected, timeout: float) -> None:
         raise ApplyFailed(f"dockerd did not take the new configuration: {'; '.join(last)}")
 
 
-def _roll_back(
-    host: Host,
-    before: bytes | None,
-    backup: Path | None,
-    apply: str,
-    result: Result,
-    failure: DockercfgError,
-) -> None:
-    """Put the previous file back, apply it again, and report both what failed and the outcome."""
-    try:
-        if before is None:
-            safefile.remove(host.config_path)
+# The transaction --------------------------------------------------------------------------------
+
+
+def _write_all(edits: list[Edit], result: Result) -> None:
+    for edit in edits:
+        edit.backup = safefile.backup(edit.path)
+        safefile.atomic_write(edit.path, edit.after.render())
+    result.backup = str(edits[0].backup) if edits and edits[0].backup else None
+    result.data["backups"] = [str(e.backup) for e in edits if e.backup]
+
+
+def _restore_all(edits: list[Edit]) -> None:
+    for edit in reversed(edits):
+        if edit.before is None:
+            safefile.remove(edit.path)
         else:
             # An empty file means "{}" to dockerd >= 23 and is never written (older ones refuse it).
-            safefile.atomic_write(host.config_path, before if before.strip() else b"{}\n")
-        restored = f"restored the previous {host.shown_path}"
-        if backup:
-            restored += f" (backup {backup})"
-        old = parse(host.config_path, before or b"")
-        result.applied = result.verified = None
-        _apply_and_verify(host, old.value, "restart" if apply == "restart" else "auto", [], result)
-        state = f"{restored}; dockerd is running with it again"
-    except DockercfgError as second:
-        state = f"rollback also failed: {second.message}; check dockerd now (backup: {backup})"
-    raise ApplyFailed(f"{failure.message}; {state}", problems=result.problems)
+            safefile.atomic_write(edit.path, edit.before if edit.before.strip() else b"{}\n")
 
 
-# Read-only commands ---------------------------------------------------------------------------
-
-
-def validate_file(opts: Options, path: str | None) -> Result:
-    """`dockercfg validate [FILE]`: every problem at once; exit 1 when any is an error."""
-    from dockercfg.conflicts import find_conflicts, flag_settings
-    from dockercfg.validate import dockerd_validate, validate_bytes
-
-    host = detect(opts, want_service=False)
-    target = Path(path) if path else host.config_path
-    shown = path or host.shown_path
-    result = Result(command="validate", target=host.target, file=shown)
-    data = safefile.read_bytes(target)
-    if data is None:
-        if path:
-            raise UsageError(f"{shown}: no such file")
-        result.warnings.append(f"{shown} does not exist: dockerd uses its defaults")
-        return result
-    version = host.dockerd_version or _newest()
-    problems = validate_bytes(data, source=shown, version=version)
-    if not path and host.dockerd_argv and not any(p.code == "syntax" for p in problems):
-        doc = parse(target, data)
-        problems += find_conflicts(
-            doc.value,
-            flag_settings(host.dockerd_argv),
-            file=shown,
-            source=f"running dockerd, pid {host.dockerd_pid}",
-        )
-    if not any(p.is_error for p in problems):
-        found = dockerd_validate(data, version=host.dockerd_version)
-        if found:
-            problems.append(found)
-    result.problems = problems
-    result.data["docker_version"] = host.to_json()["dockerd_version"]
-    if any(p.is_error for p in problems):
-        raise ConfigInvalid(
-            f"{shown}: {sum(p.is_error for p in problems)} error(s)", problems=problems
-        )
-    return result
-
-
-def run_detect(opts: Options) -> Result:
-    host = detect(opts)
-    result = Result(command="detect", target=host.target, file=host.shown_path)
-    result.data = host.to_json()
-    return result
-
-
-def show(opts: Options) -> Result:
-    """Configured and live registries, each with where it comes from."""
-    from dockercfg.conflicts import flag_settings
-    from dockercfg.engine import Engine, registry_state, socket_path
-    from dockercfg.model import default_insecure_cidrs
-
-    host = detect(opts, want_service=False)
-    result = Result(command="show", target=host.target, file=host.shown_path)
-    doc = parse(host.config_path, safefile.read_bytes(host.config_path) or b"")
-    flags = flag_settings(host.dockerd_argv)
-    entries: dict[str, list[dict[str, str]]] = {"insecure_registries": [], "registry_mirrors": []}
-    for out_key, key in (("insecure_registries", INSECURE_KEY), ("registry_mirrors", MIRRORS_KEY)):
-        for value in doc.get_list(key) or []:
-            entries[out_key].append({"value": value, "source": host.shown_path})
-        for value in flags.get(key, []):
-            entries[out_key].append({"value": value, "source": "dockerd flag"})
-    for cidr in default_insecure_cidrs(host.dockerd_version or _newest()):
-        entries["insecure_registries"].append({"value": cidr, "source": "built-in default"})
-    result.data.update(entries)
-    live = None
-    if host.dockerd_pid or opts.root == Path("/"):
+def commit(host: Host, edits: list[Edit], apply: str, keys: list[str], result: Result) -> None:
+    """Write every edit (with backups), apply, verify; on failure restore all and re-apply."""
+    _write_all(edits, result)
+    try:
+        apply_and_verify(host, edits[0].after, apply, keys, result)
+    except DockercfgError as failure:
         try:
-            info = Engine(socket_path()).info()
-            state = registry_state(info)
-            live = {
-                "insecure_cidrs": state.insecure_cidrs,
-                "insecure_names": state.insecure_names,
-                "mirrors": state.mirrors,
-            }
-            from dockercfg.verify import expected_from, mismatches
+            _restore_all(edits)
+            restored = "restored " + ", ".join(
+                f"{e.shown}" + (f" (backup {e.backup})" if e.backup else "") for e in edits
+            )
+            old = targets.load(host, edits[0].before or b"")
+            host.flags_override = None  # the restored files bring their flags back
+            result.applied = result.verified = None
+            apply_and_verify(host, old, "restart" if apply == "restart" else "auto", [], result)
+            state = f"{restored}; dockerd is running with it again"
+        except DockercfgError as second:
+            state = f"rollback also failed: {second.message}; check dockerd now"
+        raise ApplyFailed(f"{failure.message}; {state}", problems=result.problems) from None
 
-            pending = mismatches(expected_from(doc.value, flags), info)
-            result.data["pending"] = pending
-            if pending:
-                result.warnings.append(
-                    "the file differs from the live daemon (run `dockercfg apply`): "
-                    + "; ".join(pending)
-                )
-        except DockercfgError as err:
-            result.warnings.append(f"live daemon not queried: {err.message}")
-    result.data["live"] = live
+
+def mutate(
+    opts: Options,
+    command: str,
+    change: tuple[str, bool, list[str]],
+    *,
+    apply: str = "auto",
+    dry_run: bool = False,
+    migrate: bool = False,
+) -> Result:
+    """add-insecure / remove-insecure / add-mirror / remove-mirror."""
+    if apply not in APPLY_MODES:
+        raise UsageError(f"--apply must be one of {', '.join(APPLY_MODES)}, not {apply!r}")
+    key, add, raw_values = change
+    host = detect(opts, want_service=not dry_run and apply != "none")
+    result = Result(command=command, target=host.target, file=host.shown_path)
+    values = parse_values(key, raw_values, host.dockerd_version or _newest(), result.warnings)
+    with ExitStack() as stack:
+        stack.enter_context(safefile.lock(host.config_path))
+        moved = _migration_edits(host, stack, result) if migrate else []
+        before = safefile.read_bytes(host.config_path)
+        doc = moved[0].after if moved else targets.load(host, before or b"")
+        result.warnings += doc.warnings
+        new_items = changed_list(doc.get_list(key), add, values, key)
+        if new_items is None and not moved:
+            return result
+        new_doc = doc.with_list(key, new_items) if new_items is not None else doc
+        edits = [Edit(host.config_path, host.shown_path, before, new_doc), *moved[1:]]
+        result.changed = True
+        result.diff = "".join(
+            unified_diff(e.shown, e.before, targets.text_of(e.after)) for e in edits
+        )
+        require_valid(result, check_config(host, new_doc))
+        if dry_run:
+            result.data["dry_run"] = True
+            return result
+        commit(host, edits, "restart" if moved and apply == "auto" else apply, [key], result)
+    return result
+
+
+def _migration_edits(host: Host, stack: ExitStack, result: Result) -> list[Edit]:
+    """Registry flags from DOCKER_OPTS/OPTIONS into daemon.json: [daemon.json edit, opts edit]."""
+    from dockercfg.targets.docker_opts import parse as parse_opts
+
+    if not host.is_json:
+        raise UsageError("--migrate moves flags into daemon.json: use it with a daemon.json target")
+    source = next((s for s in host.flag_sources if s.file is not None), None)
+    if source is None:
+        raise UsageError(
+            "no DOCKER_OPTS/OPTIONS file passes flags to this dockerd: nothing to migrate"
+        )
+    stack.enter_context(safefile.lock(source.file))
+    opts_before = safefile.read_bytes(source.file)
+    opts_doc = parse_opts(source.file, opts_before or b"", source.variable or "DOCKER_OPTS")
+    json_before = safefile.read_bytes(host.config_path)
+    json_doc = targets.load(host, json_before or b"")
+    moved = False
+    for key in OWNED:
+        flagged = opts_doc.get_list(key)
+        if not flagged:
+            continue
+        merged = changed_list(
+            json_doc.get_list(key), True, [normalized(key, v) for v in flagged], key
+        )
+        json_doc = json_doc.with_list(key, merged if merged is not None else json_doc.get_list(key))
+        opts_doc = opts_doc.with_list(key, [])
+        moved = True
+    if not moved:
+        return []
+    # Once dockerd restarts, its flags no longer include the migrated ones.
+    host.flags_override = _without_registry_flags(host.flags())
+    result.warnings.append(f"moved registry flags from {source.where} into {host.shown_path}")
+    return [
+        Edit(host.config_path, host.shown_path, json_before, json_doc),
+        Edit(source.file, source.where, opts_before, opts_doc),
+    ]
+
+
+def _without_registry_flags(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in ("--insecure-registry", "--registry-mirror"):
+            skip = "=" not in arg
+            continue
+        out.append(arg)
+    return out
+
+
+def migrate(opts: Options, apply: str = "auto", dry_run: bool = False) -> Result:
+    """`dockercfg migrate`: registry flags into daemon.json, so later changes only need a reload."""
+    host = detect(opts, want_service=not dry_run and apply != "none")
+    result = Result(command="migrate", target=host.target, file=host.shown_path)
+    with ExitStack() as stack:
+        stack.enter_context(safefile.lock(host.config_path))
+        edits = _migration_edits(host, stack, result)
+        if not edits:
+            return result
+        result.changed = True
+        result.diff = "".join(
+            unified_diff(e.shown, e.before, targets.text_of(e.after)) for e in edits
+        )
+        require_valid(result, check_config(host, edits[0].after))
+        if dry_run:
+            result.data["dry_run"] = True
+            return result
+        commit(host, edits, "restart" if apply in ("auto", "reload") else apply, OWNED, result)
     return result
 
 
@@ -406,11 +431,10 @@ def apply_current(opts: Options, apply: str = "auto") -> Result:
     host = detect(opts)
     result = Result(command="apply", target=host.target, file=host.shown_path)
     with safefile.lock(host.config_path):
-        data = safefile.read_bytes(host.config_path) or b""
-        doc = parse(host.config_path, data)
-        _require_valid(result, check_config(host, doc, data))
+        doc = targets.load(host, safefile.read_bytes(host.config_path) or b"")
+        require_valid(result, check_config(host, doc))
         try:
-            _apply_and_verify(host, doc.value, apply, [INSECURE_KEY, MIRRORS_KEY], result)
+            apply_and_verify(host, doc, apply, OWNED, result)
         except DockercfgError as err:
             raise ApplyFailed(
                 f"{err.message}; {host.shown_path} was not changed (dockerd keeps its previous"
@@ -437,27 +461,10 @@ def rollback(opts: Options, to: str | None = None, apply: str = "auto") -> Resul
         before = safefile.read_bytes(host.config_path)
         if wanted == before:
             return result
-        doc = parse(host.config_path, wanted)
-        _require_valid(result, check_config(host, doc, wanted))
+        doc = targets.load(host, wanted)
+        require_valid(result, check_config(host, doc))
         result.changed = True
-        result.diff = unified_diff(
-            host.shown_path, (before or b"").decode("utf-8", "replace"), doc.text
-        )
-        backup = safefile.backup(host.config_path)
-        result.backup = str(backup) if backup else None
+        result.diff = unified_diff(host.shown_path, before, targets.text_of(doc))
         result.data["restored_from"] = str(source)
-        safefile.atomic_write(host.config_path, wanted)
-        try:
-            _apply_and_verify(host, doc.value, apply, [INSECURE_KEY, MIRRORS_KEY], result)
-        except DockercfgError as err:
-            _roll_back(host, before, backup, apply, result, err)
+        commit(host, [Edit(host.config_path, host.shown_path, before, doc)], apply, OWNED, result)
     return result
-
-
-OPERATIONS: dict[str, Callable[..., Result]] = {
-    "validate": validate_file,
-    "detect": run_detect,
-    "show": show,
-    "apply": apply_current,
-    "rollback": rollback,
-}

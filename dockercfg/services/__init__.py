@@ -51,3 +51,19 @@ class SignalService:
         raise ServiceError(
             f"dockerd (pid {self.pid}) runs without a known service manager; restart it yourself"
         )
+
+
+def for_host(host) -> Service | None:
+    """The service that applies changes on a detected host, or None when nothing can."""
+    kind = host.service_kind
+    if kind == "systemd":
+        from dockercfg.services.systemd import connect
+
+        return connect(host.unit or "docker.service")
+    if kind in ("sysv", "upstart", "snap", "desktop", "systemd-user"):
+        from dockercfg.services import command
+
+        return getattr(command, kind.replace("-", "_"))(host)
+    if kind == "signal" and host.dockerd_pid:
+        return SignalService(host.dockerd_pid)
+    return None

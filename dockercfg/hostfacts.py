@@ -1,0 +1,292 @@
+"""Raw facts about a host, each read cheaply and without side effects; detect.py decides from them.
+
+Everything takes the --root prefix: under a prefix only files are read (its processes and
+services are not this machine's), which is also how detection is tested on fixture trees.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LIVE = Path("/")
+UNIT_DIRS = (
+    "etc/systemd/system",
+    "run/systemd/system",
+    "lib/systemd/system",
+    "usr/lib/systemd/system",
+)
+
+
+def inside(root: Path, path: str) -> Path:
+    return root / path.lstrip("/") if root != LIVE else Path(path)
+
+
+def read_text(path: Path, limit: int = 1 << 20) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(limit)
+    except OSError:
+        return None
+
+
+def is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # permission denied on a parent is not evidence of anything
+        return False
+
+
+def exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
+# Init system ------------------------------------------------------------------------------------
+
+
+def init_system(root: Path) -> tuple[str, str]:
+    """("systemd" | "upstart" | "sysvinit" | "unknown", evidence)."""
+    if is_dir(inside(root, "/run/systemd/system")):
+        return "systemd", "/run/systemd/system exists (systemd is PID 1)"
+    if exists(inside(root, "/etc/init/docker.conf")) and (
+        exists(inside(root, "/sbin/initctl")) or "upstart" in _initctl_version(root)
+    ):
+        return "upstart", "/etc/init/docker.conf and initctl (upstart)"
+    if exists(inside(root, "/etc/init.d/docker")):
+        return "sysvinit", "/etc/init.d/docker and no systemd"
+    return "unknown", "no systemd, upstart job or init script for docker"
+
+
+def _initctl_version(root: Path) -> str:
+    if root != LIVE:
+        return ""
+    import subprocess
+
+    try:
+        done = subprocess.run(["initctl", "--version"], capture_output=True, text=True, timeout=3)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.lower()
+
+
+def distribution(root: Path) -> str:
+    """'ubuntu 22.04' etc., from os-release via the distro library (imported only here)."""
+    try:
+        import distro
+    except ImportError:
+        return "unknown"
+    try:
+        info = distro.LinuxDistribution(root_dir=str(root), include_lsb=False, include_uname=False)
+        return f"{info.id() or 'unknown'} {info.version()}".strip()
+    except (OSError, TypeError):
+        return "unknown"
+
+
+# systemd units, read from their files ----------------------------------------------------------
+
+
+@dataclass
+class UnitFile:
+    path: Path
+    exec_start: list[list[str]] = field(default_factory=list)
+    environment_files: list[str] = field(default_factory=list)
+    drop_ins: list[Path] = field(default_factory=list)
+
+
+def read_unit(
+    root: Path, name: str = "docker.service", user_dir: Path | None = None
+) -> UnitFile | None:
+    """The unit's ExecStart/EnvironmentFile after drop-ins, as systemd would merge them."""
+    dirs = [user_dir] if user_dir else [inside(root, "/" + d) for d in UNIT_DIRS]
+    main = next((d / name for d in dirs if exists(d / name)), None)
+    if main is None:
+        return None
+    unit = UnitFile(path=main)
+    drop_ins = sorted(
+        (p for d in dirs for p in _glob(d / f"{name}.d", "*.conf")), key=lambda p: p.name
+    )
+    for path in [main, *drop_ins]:
+        if path is not main:
+            unit.drop_ins.append(path)
+        for key, value in _unit_assignments(read_text(path) or ""):
+            if key == "ExecStart":
+                if not value:  # an empty ExecStart= resets the list (drop-in override idiom)
+                    unit.exec_start = []
+                else:
+                    unit.exec_start.append(_split_exec(value))
+            elif key == "EnvironmentFile":
+                unit.environment_files.extend(v for v in value.split() if v)
+    return unit
+
+
+def _glob(directory: Path, pattern: str) -> list[Path]:
+    try:
+        return list(directory.glob(pattern))
+    except OSError:
+        return []
+
+
+def _unit_assignments(text: str) -> list[tuple[str, str]]:
+    out = []
+    for line in re.sub(r"\\\n", " ", text).splitlines():
+        line = line.strip()
+        if "=" in line and not line.startswith(("#", ";", "[")):
+            key, value = line.split("=", 1)
+            out.append((key.strip(), value.strip()))
+    return out
+
+
+def _split_exec(value: str) -> list[str]:
+    value = value.lstrip("@-:+!")  # systemd's ExecStart prefixes
+    try:
+        return shlex.split(value)
+    except ValueError:
+        return value.split()
+
+
+def expand_env_words(argv: list[str], env: dict[str, str]) -> list[str]:
+    """systemd's `$VAR` (split into words) and `${VAR}` (one word) in ExecStart."""
+    out: list[str] = []
+    for word in argv:
+        whole = re.fullmatch(r"\$([A-Za-z_][A-Za-z0-9_]*)", word)
+        if whole:
+            out.extend(env.get(whole.group(1), "").split())
+            continue
+        out.append(
+            re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: env.get(m.group(1), ""), word)
+        )
+    return out
+
+
+def env_file_words(root: Path, path: str) -> tuple[Path, dict[str, str]]:
+    """Variables of a systemd EnvironmentFile (`-` prefix: optional), read like a shell file."""
+    real = inside(root, path.lstrip("-"))
+    env: dict[str, str] = {}
+    for key, value in _unit_assignments(read_text(real) or ""):
+        key = key.replace("export ", "").strip()
+        try:
+            words = shlex.split(value, comments=True)
+        except ValueError:
+            words = value.split()
+        env[key] = " ".join(words)
+    return real, env
+
+
+# Running dockerd processes ----------------------------------------------------------------------
+
+
+@dataclass
+class Process:
+    pid: int
+    argv: list[str]
+    uid: int
+    exe: str
+    rootless: bool  # started by RootlessKit (moby: daemon/internal/rootless)
+
+
+def dockerd_processes(root: Path) -> list[Process]:
+    if root != LIVE:
+        return []
+    found = []
+    for entry in _listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        base = Path("/proc") / entry
+        if (read_text(base / "comm") or "").strip() != "dockerd":
+            continue
+        raw = _read_bytes(base / "cmdline")
+        argv = [p.decode("utf-8", "replace") for p in raw.split(b"\0") if p]
+        environ = _read_bytes(base / "environ")
+        try:
+            uid = base.stat().st_uid
+            exe = os.readlink(base / "exe")
+        except OSError:
+            uid, exe = -1, argv[0] if argv else ""
+        found.append(Process(int(entry), argv, uid, exe, b"ROOTLESSKIT_STATE_DIR=" in environ))
+    return sorted(found, key=lambda p: p.pid)
+
+
+def process_argv(pid: int) -> list[str]:
+    raw = _read_bytes(Path(f"/proc/{pid}/cmdline"))
+    return [p.decode("utf-8", "replace") for p in raw.split(b"\0") if p]
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+# Users, Docker Desktop, WSL, snap ---------------------------------------------------------------
+
+
+def invoking_home(root: Path) -> tuple[Path, str]:
+    """The home of the person who ran us: under sudo that is SUDO_USER's, not root's."""
+    user = os.environ.get("SUDO_USER")
+    if user and user != "root":
+        for line in (read_text(inside(root, "/etc/passwd")) or "").splitlines():
+            parts = line.split(":")
+            if len(parts) >= 6 and parts[0] == user:
+                return inside(root, parts[5]), f"sudo: using {user}'s home {parts[5]}"
+    home = os.environ.get("HOME") or "/root"
+    return inside(root, home), f"home {home}"
+
+
+def os_kind(root: Path) -> str:
+    """'linux' | 'darwin' | 'windows' | 'wsl' (fixtures: a proc/version file under --root)."""
+    if root == LIVE and platform.system() in ("Darwin", "Windows"):
+        return platform.system().lower()
+    version = read_text(inside(root, "/proc/version")) or ""
+    return "wsl" if "microsoft" in version.lower() else "linux"
+
+
+def desktop_markers(home: Path) -> list[str]:
+    """Signs that Docker Desktop (Linux) owns this user's Docker: its data dir or its context."""
+    marks = []
+    if is_dir(home / ".docker/desktop"):
+        marks.append(f"{home}/.docker/desktop exists")
+    config = read_text(home / ".docker/config.json") or ""
+    if re.search(r'"currentContext"\s*:\s*"desktop-linux"', config):
+        marks.append("docker context is desktop-linux")
+    return marks
+
+
+def wsl_windows_home(root: Path) -> tuple[Path | None, str]:
+    """The Windows user's profile seen from WSL (/mnt/c/Users/NAME), chosen without guessing."""
+    users = inside(root, "/mnt/c/Users")
+    skip = {"public", "default", "default user", "all users", "desktop.ini", "wsiaccount"}
+    names = [n for n in _listdir(str(users)) if n.lower() not in skip]
+    wanted = os.environ.get("SUDO_USER") or os.environ.get("USER") or ""
+    for name in names:
+        if name.lower() == wanted.lower():
+            return users / name, f"Windows profile {name} matches the Linux user"
+    if len(names) == 1:
+        return users / names[0], f"the only Windows profile is {names[0]}"
+    return None, f"Windows profiles under /mnt/c/Users: {', '.join(sorted(names)) or 'none'}"
+
+
+def wsl_desktop(root: Path) -> bool:
+    return is_dir(inside(root, "/mnt/wsl/docker-desktop")) or exists(
+        inside(root, "/mnt/wsl/docker-desktop-bind-mounts")
+    )
+
+
+def snap_installed(root: Path) -> bool:
+    return is_dir(inside(root, "/var/snap/docker/current")) or exists(
+        inside(root, "/snap/bin/docker")
+    )

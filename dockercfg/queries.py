@@ -1,0 +1,109 @@
+"""Read-only commands: validate, detect, show. They never write and never touch the daemon's
+state; `show` only asks the live daemon what it holds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dockercfg import safefile, targets
+from dockercfg.detect import Options, detect
+from dockercfg.errors import ConfigInvalid, DockercfgError, UsageError
+from dockercfg.ops import OWNED, Result, _effective, _newest
+from dockercfg.targets.daemon_json import INSECURE_KEY, MIRRORS_KEY
+
+
+def validate_file(opts: Options, path: str | None) -> Result:
+    """`dockercfg validate [FILE]`: every problem at once; exit 1 when any is an error."""
+    from dockercfg.conflicts import find_conflicts, flag_settings
+    from dockercfg.validate import dockerd_validate, validate_bytes
+
+    host = detect(opts, want_service=False)
+    target = Path(path) if path else host.config_path
+    shown = path or host.shown_path
+    result = Result(command="validate", target=host.target, file=shown)
+    data = safefile.read_bytes(target)
+    if data is None:
+        if path:
+            raise UsageError(f"{shown}: no such file")
+        result.warnings.append(f"{shown} does not exist: dockerd uses its defaults")
+        return result
+    if host.is_json or path:
+        problems = validate_bytes(data, source=shown, version=host.dockerd_version or _newest())
+        if not path and not any(p.code == "syntax" for p in problems):
+            doc = targets.load(host, data)
+            config, flags, source = _effective(host, doc)
+            problems += find_conflicts(config, flag_settings(flags), file=shown, source=source)
+        if not any(p.is_error for p in problems):
+            found = dockerd_validate(data, version=host.dockerd_version, source=shown)
+            if found:
+                problems.append(found)
+    else:
+        doc = targets.load(host, data)
+        config, flags, source = _effective(host, doc)
+        problems = list(doc.problems)
+        problems += find_conflicts(
+            config, flag_settings(flags), file="/etc/docker/daemon.json", source=source
+        )
+    result.problems = problems
+    version = host.dockerd_version
+    result.data["docker_version"] = ".".join(map(str, version)) if version else None
+    if any(p.is_error for p in problems):
+        count = sum(p.is_error for p in problems)
+        raise ConfigInvalid(f"{shown}: {count} error(s)", problems=problems)
+    return result
+
+
+def run_detect(opts: Options) -> Result:
+    host = detect(opts)
+    result = Result(command="detect", target=host.target, file=host.shown_path)
+    result.data = host.to_json()
+    return result
+
+
+def show(opts: Options) -> Result:
+    """Configured and live registries, each with where it comes from."""
+    from dockercfg.conflicts import flag_settings
+    from dockercfg.engine import Engine, registry_state, socket_path
+    from dockercfg.model import default_insecure_cidrs
+    from dockercfg.verify import expected_from, mismatches
+
+    host = detect(opts, want_service=False)
+    result = Result(command="show", target=host.target, file=host.shown_path)
+    doc = targets.load(host, safefile.read_bytes(host.config_path) or b"")
+    config, flags, where = _effective(host, doc)
+    flag_values = flag_settings(flags)
+    json_file = host.shown_path if host.is_json else "/etc/docker/daemon.json"
+    entries: dict[str, list[dict[str, str]]] = {}
+    for out_key, key in (("insecure_registries", INSECURE_KEY), ("registry_mirrors", MIRRORS_KEY)):
+        listed = [
+            {"value": v, "source": json_file} for v in config.get(key) or [] if isinstance(v, str)
+        ]
+        listed += [
+            {"value": v, "source": f"dockerd flag ({where})"} for v in flag_values.get(key, [])
+        ]
+        entries[out_key] = listed
+    for cidr in default_insecure_cidrs(host.dockerd_version or _newest()):
+        entries["insecure_registries"].append({"value": cidr, "source": "built-in default"})
+    result.data.update(entries)
+    live = None
+    if opts.root == Path("/"):
+        try:
+            info = Engine(socket_path()).info()
+            state = registry_state(info)
+            live = {
+                "insecure_cidrs": state.insecure_cidrs,
+                "insecure_names": state.insecure_names,
+                "mirrors": state.mirrors,
+            }
+            pending = mismatches(expected_from(config, flag_values), info, tuple(OWNED))
+            result.data["pending"] = pending
+            if pending:
+                result.warnings.append(
+                    "the file differs from the live daemon (run `dockercfg apply`): "
+                    + "; ".join(pending)
+                )
+        except DockercfgError as err:
+            result.warnings.append(f"live daemon not queried: {err.message}")
+    result.data["live"] = live
+    return result
