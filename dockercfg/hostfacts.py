@@ -251,6 +251,11 @@ def os_kind(root: Path) -> str:
     """'linux' | 'darwin' | 'windows' | 'wsl' (fixtures: a proc/version file under --root)."""
     if root == LIVE and platform.system() in ("Darwin", "Windows"):
         return platform.system().lower()
+    if root != LIVE:  # a tree copied from another machine: its own system markers
+        if exists(inside(root, "/System/Library/CoreServices/SystemVersion.plist")):
+            return "darwin"
+        if is_dir(inside(root, "/Windows/System32")):
+            return "windows"
     version = read_text(inside(root, "/proc/version")) or ""
     return "wsl" if "microsoft" in version.lower() else "linux"
 
