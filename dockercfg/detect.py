@@ -278,14 +278,14 @@ class _Detection:
         return host
 
     def _daemon_json(self) -> Host:
-        running = self._running()
-        shown = flag_value(running.argv, "--config-file") if running else None
+        host = self._host("daemon-json", DAEMON_JSON)
+        self._system_service(host)  # first: systemd's MainPID names the daemon that matters
+        shown = flag_value(host.dockerd_argv, "--config-file")
         for argv in self.unit.exec_start if self.unit else []:
             shown = shown or flag_value(argv, "--config-file")
-        shown = shown or DAEMON_JSON
-        self.evidence.append(f"dockerd reads {shown}")
-        host = self._host("daemon-json", shown)
-        self._system_service(host)
+        host.shown_path = shown or DAEMON_JSON
+        host.config_path = facts.inside(self.root, host.shown_path)
+        self.evidence.append(f"dockerd reads {host.shown_path}")
         if not host.flag_sources:
             host.flag_sources += self._static_flag_sources()
         else:
@@ -376,9 +376,14 @@ class _Detection:
             self.evidence.append(
                 f"{service.name}: {info.active_state}, MainPID {info.main_pid or '-'}"
             )
-            if not info.fragment_path:
+            if info.fragment_path:
+                # The live unit (it may be a different file than the one on disk) wins.
+                self.unit = facts.UnitFile(
+                    Path(info.fragment_path), info.exec_start, info.environment_files
+                )
+            else:
                 host.service_kind = "signal" if host.dockerd_pid else "none"
-            elif info.main_pid and info.main_pid != host.dockerd_pid:
+            if info.main_pid and info.main_pid != host.dockerd_pid:
                 host.dockerd_pid, host.dockerd_argv = (
                     info.main_pid,
                     facts.process_argv(info.main_pid),

@@ -49,6 +49,7 @@ StartLimitIntervalSec=0
 [Service]
 Type=notify
 Environment=HOME={t}/home
+{env_file}
 ExecStart={dockerd} {flags}
 ExecReload={reload}
 KillMode=process
@@ -138,6 +139,11 @@ class Sandbox:
         self._mount("/run", lambda: tmpfs("/run"))
         Path("/run/systemd/system").mkdir(parents=True)
         self._mount("/etc/docker", lambda: bind(t / "etc-docker", "/etc/docker"))
+        shutil.copytree("/etc/default", t / "etc-default", symlinks=True)
+        if not (t / "etc-default/docker").exists():
+            (t / "etc-default/docker").write_bytes(b"")
+        self.default_docker = (t / "etc-default/docker").read_bytes()
+        self._mount("/etc/default", lambda: bind(t / "etc-default", "/etc/default"))
         hosts = Path("/etc/hosts").read_text().rstrip("\n")
         (t / "hosts").write_text(f"{hosts}\n::1 registry.test\n")
         self._mount("/etc/hosts", lambda: bind(t / "hosts", "/etc/hosts"))
@@ -213,26 +219,33 @@ class Sandbox:
 
     # The unit ----------------------------------------------------------------------------------
 
-    def write_unit(self, extra_flags: tuple = (), exec_reload: str = DEFAULT_RELOAD) -> bool:
-        """Write docker.service; True when its text changed."""
+    def write_unit(
+        self, extra_flags: tuple = (), exec_reload: str = DEFAULT_RELOAD, debian: bool = False
+    ) -> bool:
+        """Write docker.service; True when its text changed. `debian`: like Debian's unit, pass
+        $DOCKER_OPTS from /etc/default/docker (a private copy)."""
         t = self.t
         flags = [
             f"-H unix://{t}/docker.sock", f"--data-root {t}/data", f"--exec-root {t}/exec",
             f"--pidfile {t}/docker.pid", "--iptables=false", "--bridge=none",
             "--storage-driver=vfs", "--exec-opt native.cgroupdriver=cgroupfs",
             f"--cgroup-parent {self.cgroup.path}/containers", *extra_flags,
+            *(["$DOCKER_OPTS"] if debian else []),
         ]  # fmt: skip
+        env_file = "EnvironmentFile=-/etc/default/docker" if debian else ""
         text = UNIT.format(t=t, dockerd=DOCKERD, flags=" ".join(flags), reload=exec_reload,
-                           timeout=START_TIMEOUT)  # fmt: skip
+                           timeout=START_TIMEOUT, env_file=env_file)  # fmt: skip
         if text == self.unit_text:
             return False
         self.unit_path.write_text(text)
         self.unit_text = text
         return True
 
-    def set_unit(self, extra_flags=(), exec_reload: str = DEFAULT_RELOAD) -> None:
+    def set_unit(
+        self, extra_flags=(), exec_reload: str = DEFAULT_RELOAD, debian: bool = False
+    ) -> None:
         """Run a differently configured dockerd: rewrite the unit, daemon-reload, restart."""
-        self.write_unit(tuple(extra_flags), exec_reload)
+        self.write_unit(tuple(extra_flags), exec_reload, debian)
         self.systemctl("daemon-reload")
         self.restart_docker()
 
@@ -248,6 +261,9 @@ class Sandbox:
             if entry.name != "key.json":
                 changed = True
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        if Path("/etc/default/docker").read_bytes() != self.default_docker:
+            Path("/etc/default/docker").write_bytes(self.default_docker)
+            changed = True
         if self.write_unit():
             self.systemctl("daemon-reload")
             changed = True
