@@ -60,6 +60,7 @@ class Host:
     flag_sources: list[FlagSource] = field(default_factory=list)
     daemon_json: Path | None = None  # the daemon.json dockerd also reads, for shell targets
     evidence: list[str] = field(default_factory=list)
+    default_socket: str | None = None  # the target's usual socket when dockerd does not say
     version_override: Version | None = None
     flags_override: list[str] | None = None  # flags after a pending change (migration)
     _probe: _VersionProbe | None = None
@@ -78,6 +79,17 @@ class Host:
                 else "no dockerd binary found: the newest dockerd rules apply"
             )
         return self.version_override or None
+
+    @property
+    def socket(self) -> str:
+        """Where the daemon answers: DOCKER_HOST, else its own `-H unix://…`, else per target."""
+        from dockercfg.engine import DEFAULT_SOCKET, socket_path
+
+        listen = [
+            a for a in _all_values(self.dockerd_argv, "-H", "--host") if a.startswith("unix://")
+        ]
+        default = listen[0][len("unix://") :] if listen else self.default_socket or DEFAULT_SOCKET
+        return socket_path(default=default)
 
     @property
     def is_json(self) -> bool:
@@ -140,6 +152,17 @@ def flag_value(argv: list[str], *names: str) -> str | None:
             elif arg.startswith(name + "="):
                 found = arg[len(name) + 1 :]
     return found
+
+
+def _all_values(argv: list[str], *names: str) -> list[str]:
+    values = []
+    for i, arg in enumerate(argv):
+        for name in names:
+            if arg == name and i + 1 < len(argv):
+                values.append(argv[i + 1])
+            elif arg.startswith(name + "="):
+                values.append(arg[len(name) + 1 :])
+    return values
 
 
 def detect(opts: Options, *, want_service: bool = True) -> Host:
@@ -326,6 +349,10 @@ class _Detection:
         shown = str(path) if self.root == facts.LIVE else "/" + str(path.relative_to(self.root))
         host = self._host("desktop", shown)
         host.config_path = path
+        if kind == "darwin":
+            host.default_socket = str(home / ".docker/run/docker.sock")
+        elif kind == "linux":
+            host.default_socket = str(home / ".docker/desktop/docker.sock")
         host.service_kind = "desktop" if self.root == facts.LIVE else "none"
         return host
 
@@ -338,6 +365,8 @@ class _Detection:
         self.evidence.append(f"rootless dockerd reads {shown} ({why})")
         host = self._host("rootless", shown)
         host.config_path = path
+        runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.geteuid()}"
+        host.default_socket = f"{runtime}/docker.sock"
         host.service_kind = "systemd-user" if self.root == facts.LIVE else "none"
         host.unit = "docker.service"
         return host

@@ -26,13 +26,13 @@ class EngineUnavailable(EnvironmentProblem):
     """dockerd did not answer usefully: stopped, restarting, wrong socket, or not dockerd."""
 
 
-def socket_path(env: Mapping[str, str] = os.environ) -> str:
-    """The daemon socket, from DOCKER_HOST=unix:///path like the docker CLI."""
+def socket_path(env: Mapping[str, str] = os.environ, default: str = DEFAULT_SOCKET) -> str:
+    """The daemon socket, from DOCKER_HOST=unix:///path like the docker CLI, else `default`."""
     host = env.get("DOCKER_HOST", "").strip()
     if not host:
-        return DEFAULT_SOCKET
+        return default
     if host.startswith("unix://"):
-        return host[len("unix://") :] or DEFAULT_SOCKET
+        return host[len("unix://") :] or default
     raise EnvironmentProblem(
         f"only unix sockets are supported for verification: DOCKER_HOST={_one_line(host)}"
     )

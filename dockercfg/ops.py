@@ -205,7 +205,7 @@ def choose_mode(host: Host, apply: str, keys: list[str], service, expected, resu
     if not can_reload():
         result.warnings.append(f"{service.name} cannot reload dockerd; restarting it")
         return "restart"
-    stale = _stale_after_reload(expected)
+    stale = _stale_after_reload(host, expected)
     if stale:
         result.warnings.append(
             "a reload keeps the old value of a key missing from the file, so dockerd is"
@@ -215,14 +215,14 @@ def choose_mode(host: Host, apply: str, keys: list[str], service, expected, resu
     return "reload"
 
 
-def _stale_after_reload(expected) -> list[str]:
-    from dockercfg.engine import Engine, socket_path
+def _stale_after_reload(host: Host, expected) -> list[str]:
+    from dockercfg.engine import Engine
     from dockercfg.verify import stale_after_reload
 
     if not expected.absent:
         return []
     try:
-        return stale_after_reload(expected, Engine(socket_path()).info())
+        return stale_after_reload(expected, Engine(host.socket).info())
     except DockercfgError:
         return []  # the daemon is not answering: the reload and verification will say so
 
@@ -249,16 +249,16 @@ def apply_and_verify(host: Host, doc, apply: str, keys: list[str], result: Resul
     else:
         service.restart(RESTART_TIMEOUT)
     result.applied = mode
-    verify_live(expected, VERIFY_TIMEOUT[mode])
+    verify_live(host, expected, VERIFY_TIMEOUT[mode])
     result.verified = True
 
 
-def verify_live(expected, timeout: float) -> None:
+def verify_live(host: Host, expected, timeout: float) -> None:
     """Wait (bounded, with backoff) until /info matches the file; raise ApplyFailed otherwise."""
-    from dockercfg.engine import Engine, socket_path, wait_until
+    from dockercfg.engine import Engine, wait_until
     from dockercfg.verify import mismatches
 
-    engine = Engine(socket_path())
+    engine = Engine(host.socket)
     last: list[str] = ["the daemon did not answer on its socket"]
 
     def matches() -> bool:

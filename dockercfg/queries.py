@@ -64,7 +64,7 @@ def run_detect(opts: Options) -> Result:
 def show(opts: Options) -> Result:
     """Configured and live registries, each with where it comes from."""
     from dockercfg.conflicts import flag_settings
-    from dockercfg.engine import Engine, registry_state, socket_path
+    from dockercfg.engine import Engine, registry_state
     from dockercfg.model import default_insecure_cidrs
     from dockercfg.verify import expected_from, mismatches
 
@@ -89,7 +89,7 @@ def show(opts: Options) -> Result:
     live = None
     if opts.root == Path("/"):
         try:
-            info = Engine(socket_path()).info()
+            info = Engine(host.socket).info()
             state = registry_state(info)
             live = {
                 "insecure_cidrs": state.insecure_cidrs,
