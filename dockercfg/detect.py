@@ -326,10 +326,7 @@ class _Detection:
         )
         host.daemon_json = facts.inside(self.root, DAEMON_JSON)
         self.evidence.append(f"dockerd flags come from {variable} in {shown}")
-        if self.init == "systemd":
-            self._system_service(host)
-        elif self.root == facts.LIVE and self.init in ("sysvinit", "upstart"):
-            host.service_kind = "upstart" if self.init == "upstart" else "sysv"
+        self._system_service(host)
         if not host.flag_sources:
             host.flag_sources += [s for s in self._static_flag_sources() if s.file is None]
         return host
@@ -386,12 +383,29 @@ class _Detection:
     # -- helpers ----------------------------------------------------------------------------------
 
     def _running(self):
+        if self.init in ("sysvinit", "upstart") and self.root == facts.LIVE:
+            pid = self._pidfile_pid()
+            if pid:
+                return facts.Process(pid, facts.process_argv(pid), 0, "", False)
         rootful = [p for p in self.procs if not p.rootless and p.uid <= 0]
         mine = [p for p in self.procs if p.uid == os.geteuid()]
         pool = rootful if os.geteuid() == 0 else (mine or rootful)
         return pool[0] if len(pool) == 1 else None
 
+    def _pidfile_pid(self) -> int | None:
+        """sysvinit/upstart: the daemon the init script started, named by its pidfile."""
+        from dockercfg.services.command import pidfile_lookup, sysv_settings
+
+        settings = sysv_settings(self.root)
+        pid = pidfile_lookup(facts.inside(self.root, settings.pidfile))()
+        if pid:
+            self.evidence.append(f"dockerd pid {pid} from the pidfile {settings.pidfile}")
+        return pid
+
     def _system_service(self, host: Host) -> None:
+        if self.root == facts.LIVE and self.init in ("sysvinit", "upstart"):
+            host.service_kind = "upstart" if self.init == "upstart" else "sysv"
+            return
         if self.root != facts.LIVE or self.init != "systemd":
             if host.dockerd_pid and self.root == facts.LIVE and host.service_kind == "none":
                 host.service_kind = "signal"

@@ -242,6 +242,12 @@ def apply_and_verify(host: Host, doc, apply: str, keys: list[str], result: Resul
             else "no running dockerd was found; the change takes effect when dockerd starts"
         )
         return
+    if getattr(service, "can_restart", True) is False:
+        from dockercfg.services.command import DESKTOP_CLICK
+
+        result.applied = "none"
+        result.warnings.append(f"{service.name} cannot be restarted from here: {DESKTOP_CLICK}")
+        return
     expected = _expected(host, doc)
     mode = choose_mode(host, apply, keys, service, expected, result)
     if mode == "reload":

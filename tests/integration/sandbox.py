@@ -132,12 +132,24 @@ class Sandbox:
     # Start and stop ----------------------------------------------------------------------------
 
     def start(self) -> None:
-        t = self.t
-        for sub in ("etc-docker", "xdg", "cfg/systemd/user", "home", "data", "exec", "registry"):
-            (t / sub).mkdir(parents=True, exist_ok=True)
-        (t / "xdg").chmod(0o700)
-        self._mount("/run", lambda: tmpfs("/run"))
+        for sub in ("xdg", "cfg/systemd/user"):
+            (self.t / sub).mkdir(parents=True, exist_ok=True)
+        (self.t / "xdg").chmod(0o700)
+        self.isolate()
         Path("/run/systemd/system").mkdir(parents=True)
+        self._start_manager()
+        self.write_unit()
+        self.systemctl("daemon-reload")
+        self.systemctl("start", "docker.service", timeout=START_TIMEOUT + 10)
+        self.ready()
+
+    def isolate(self) -> None:
+        """Shared by the sandboxes: an empty /run (tmpfs); private /etc/docker, /etc/default and
+        /etc/hosts; the network namespace with the registry in it."""
+        t = self.t
+        for sub in ("etc-docker", "home", "data", "exec", "registry"):
+            (t / sub).mkdir(parents=True, exist_ok=True)
+        self._mount("/run", lambda: tmpfs("/run"))
         self._mount("/etc/docker", lambda: bind(t / "etc-docker", "/etc/docker"))
         shutil.copytree("/etc/default", t / "etc-default", symlinks=True)
         if not (t / "etc-default/docker").exists():
@@ -151,20 +163,22 @@ class Sandbox:
         self._mount(str(self.netns), lambda: run(["unshare", f"--net={self.netns}", "true"]))
         self.in_netns(["ip", "link", "set", "lo", "up"])
         self._start_registry()
-        self._start_manager()
-        self.write_unit()
-        self.systemctl("daemon-reload")
-        self.systemctl("start", "docker.service", timeout=START_TIMEOUT + 10)
+
+    def ready(self) -> None:
+        """Shared: once dockerd is started, wait for it, import the image, check the registry."""
         self.wait_for_docker()
         self._make_image()
         status, body = self.http_get("/v2/", timeout=30)
         assert status == 200, f"registry on [::1]:5000 is not answering: {status} {body}"
 
+    def stop_docker(self) -> None:
+        self.systemctl("stop", "docker.service", timeout=40)
+
     def stop(self) -> None:
         """Stop everything in reverse order; each step is bounded and never raises."""
         steps = [
             lambda: self.remove_containers(),
-            lambda: self.systemctl("stop", "docker.service", timeout=40),
+            lambda: self.stop_docker(),
         ]
         steps += [lambda p=p: _terminate(p) for p in reversed(self._procs)]
         steps += [lambda: os.kill(self._dbus_pid, signal.SIGTERM) if self._dbus_pid else None]
@@ -256,6 +270,16 @@ class Sandbox:
     def reset(self) -> None:
         """Default unit, no daemon.json (nor backups), no containers, a dockerd that has neither."""
         self.remove_containers()
+        changed = self.clear_etc()
+        if self.write_unit():
+            self.systemctl("daemon-reload")
+            changed = True
+        if changed or not self.ping():
+            self.restart_docker()
+
+    def clear_etc(self) -> bool:
+        """Empty /etc/docker (but key.json), put back the baseline /etc/default/docker; True when
+        anything changed."""
         changed = False
         for entry in Path("/etc/docker").iterdir():
             if entry.name != "key.json":
@@ -264,11 +288,7 @@ class Sandbox:
         if Path("/etc/default/docker").read_bytes() != self.default_docker:
             Path("/etc/default/docker").write_bytes(self.default_docker)
             changed = True
-        if self.write_unit():
-            self.systemctl("daemon-reload")
-            changed = True
-        if changed or not self.ping():
-            self.restart_docker()
+        return changed
 
     # Clients -----------------------------------------------------------------------------------
 

@@ -1,0 +1,450 @@
+"""Service managers driven by a command: sysvinit, upstart, snap, Docker Desktop, rootless systemd.
+
+One class, `CommandService`; each manager is a factory choosing its argv, how it reloads and how the
+daemon's pid is found:
+
+- sysv():         `service docker restart`. Debian's /etc/init.d/docker has no `reload` action, so a
+                  reload is SIGHUP to the pid in dockerd's pidfile (DOCKER_PIDFILE in
+                  /etc/default/docker, else /var/run/docker.pid).
+- upstart():      `initctl restart docker` (`initctl start` when it is stopped), reload `initctl
+                  reload` (SIGHUP); without initctl, as sysv().
+- snap():         `snap restart docker`; snap has no reload for it, so a reload is a restart.
+- desktop():      `docker desktop restart` (Desktop >= 4.37), else exactly what to click.
+- systemd_user(): rootless dockerd: `systemctl --user restart|reload docker.service`.
+
+Every command runs bounded, in its own process group (a timeout kills the whole group, not just
+`service`), with stdin closed; a failure is one ServiceError line ending with the last line of its
+stderr. After a restart we wait (bounded poll with backoff) for a new dockerd pid, or for the daemon
+to answer where the pid cannot be seen; ops.py then verifies /info.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from dockercfg.services import ServiceError
+from dockercfg.services.systemd import wait_for
+
+LIVE = Path("/")
+PROBE_TIMEOUT = 10.0  # seconds for a status/version probe
+DEFAULT_PIDFILE = "/var/run/docker.pid"  # dockerd's own default, and the init script's
+DEFAULT_SSD_PIDFILE = "/var/run/docker-ssd.pid"  # written by start-stop-daemon
+DEFAULT_LOGFILE = "/var/log/docker.log"
+DEFAULTS_FILE = "/etc/default/docker"
+DESKTOP_CLICK = (
+    "Docker Desktop → Settings → Docker Engine → Apply & restart"
+    " (or Restart in the Docker Desktop tray menu)"
+)
+
+PidLookup = Callable[[], Optional[int]]
+
+
+class CommandService:
+    """A dockerd whose manager is driven by commands (see the module docstring)."""
+
+    def __init__(
+        self,
+        name: str,
+        restart_argv: list[str] | None,
+        reload_argv: list[str] | None,
+        pid_lookup: PidLookup | None,
+        root: Path = LIVE,
+        *,
+        reload_by_signal: bool = False,
+        start_argv: list[str] | None = None,
+        ready: Callable[[], bool] | None = None,
+        watch_start: Callable[[], Callable[[], str | None]] | None = None,
+        no_restart: str = "",
+    ) -> None:
+        """Arguments beyond the obvious ones:
+
+        restart_argv: None when no command can restart it (then `no_restart` is the error).
+        reload_argv: None: reload by SIGHUP to `pid_lookup()` if `reload_by_signal`, else a
+            reload is a restart (`can_reload()` is False, so ops.py says "restart").
+        start_argv: run instead of restart_argv when no dockerd runs (upstart refuses to restart
+            a stopped job).
+        ready: "the daemon answers"; waited for after a restart when no pid can be seen.
+        watch_start: called before a restart; returns a check giving a reason once the dockerd
+            the manager started has died (to fail fast instead of waiting out the timeout).
+        """
+        self.name = name
+        self.restart_argv = restart_argv
+        self.reload_argv = reload_argv
+        self.start_argv = start_argv
+        self.root = root
+        self.reload_by_signal = reload_by_signal
+        self.can_restart = restart_argv is not None
+        self._pid_lookup = pid_lookup
+        self._ready = ready
+        self._watch_start = watch_start
+        self._no_restart = no_restart
+
+    def main_pid(self) -> int | None:
+        return self._pid_lookup() if self._pid_lookup else None
+
+    def can_reload(self) -> bool:
+        return self.reload_argv is not None or (self.reload_by_signal and bool(self._pid_lookup))
+
+    def reload(self, timeout: float) -> None:
+        if self.reload_argv is not None:
+            run_command(self.reload_argv, timeout)
+        elif self.reload_by_signal:
+            pid = self.main_pid()
+            if pid is None:
+                raise ServiceError(f"{self.name}: no running dockerd to send SIGHUP to")
+            try:
+                os.kill(pid, signal.SIGHUP)
+            except OSError as err:
+                raise ServiceError(
+                    f"cannot send SIGHUP to dockerd (pid {pid}): {err.strerror}"
+                ) from None
+        else:
+            self.restart(timeout)
+
+    def restart(self, timeout: float) -> None:
+        if self.restart_argv is None:
+            raise ServiceError(self._no_restart or f"{self.name} cannot be restarted by a command")
+        deadline = time.monotonic() + timeout
+        old = self.main_pid()
+        died = self._watch_start() if self._watch_start else (lambda: None)
+        argv = self.start_argv if old is None and self.start_argv else self.restart_argv
+        run_command(argv, timeout)
+        remaining = max(1.0, deadline - time.monotonic())
+        if self._pid_lookup is not None:
+
+            def restarted() -> bool:
+                pid = self.main_pid()
+                if pid is not None and pid != old:
+                    return True
+                reason = died()
+                if reason:
+                    raise ServiceError(f"`{_shown(argv)}` ran, but {reason}")
+                return False
+
+            wait_for(restarted, remaining, f"a new dockerd after `{_shown(argv)}`")
+        elif self._ready is not None:
+            wait_for(self._ready, remaining, f"dockerd to answer after `{_shown(argv)}`")
+
+
+# Running commands ------------------------------------------------------------------------------
+
+
+def run_command(argv: list[str], timeout: float) -> str:
+    """Run argv bounded by `timeout`; its stdout, or one ServiceError line (last stderr line)."""
+    code, out, err = _run(argv, timeout)
+    if code != 0:
+        lines = [line.strip() for line in (err or out).splitlines() if line.strip()]
+        detail = _clip(lines[-1]) if lines else "no output"
+        raise ServiceError(f"`{_shown(argv)}` failed (exit {code}): {detail}")
+    return out
+
+
+def _run(argv: list[str], timeout: float) -> tuple[int, str, str]:
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            encoding="utf-8",
+            errors="replace",
+            start_new_session=True,  # its own process group: a timeout kills all of it
+        )
+    except FileNotFoundError:
+        raise ServiceError(f"`{_shown(argv)}`: {argv[0]} not found") from None
+    except OSError as err:
+        raise ServiceError(f"cannot run `{_shown(argv)}`: {err.strerror}") from None
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise ServiceError(f"`{_shown(argv)}` timed out after {timeout:g}s") from None
+    return proc.returncode, out, err
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        proc.kill()
+    try:
+        proc.communicate(timeout=2)
+    except subprocess.TimeoutExpired:  # a daemon that left the group still holds the pipes
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe:
+                pipe.close()
+        proc.wait(2)
+
+
+def _probe(argv: list[str]) -> tuple[int, str]:
+    """A status command: (exit code, stdout); -1 when it cannot run or times out."""
+    try:
+        code, out, _err = _run(argv, PROBE_TIMEOUT)
+    except ServiceError:
+        return -1, ""
+    return code, out
+
+
+def _shown(argv: list[str]) -> str:
+    return " ".join(argv)
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# Pids --------------------------------------------------------------------------------------------
+
+
+def _inside(root: Path, path: str) -> Path:
+    return root / path.lstrip("/") if root != LIVE else Path(path)
+
+
+def _stat_fields(pid: int) -> tuple[str, str] | None:
+    """(comm, state) of a process, or None when it does not exist."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm = stat[stat.find("(") + 1 : stat.rfind(")")]
+    return comm, stat[stat.rfind(")") + 2 : stat.rfind(")") + 3]
+
+
+def process_alive(pid: int) -> bool:
+    fields = _stat_fields(pid)
+    return fields is not None and fields[1] not in ("Z", "X")  # a zombie has exited
+
+
+def dockerd_alive(pid: int) -> bool:
+    """A live dockerd with this pid: a stale pidfile may name any process, or none."""
+    fields = _stat_fields(pid)
+    return process_alive(pid) and fields is not None and fields[0] == "dockerd"
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def pidfile_lookup(path: Path) -> PidLookup:
+    """The live dockerd whose pid is in `path`, or None."""
+
+    def lookup() -> int | None:
+        pid = read_pid(path)
+        return pid if pid is not None and dockerd_alive(pid) else None
+
+    return lookup
+
+
+def _systemctl_main_pid(prefix: list[str], unit: str) -> PidLookup:
+    def lookup() -> int | None:
+        code, out = _probe([*prefix, "show", "-p", "MainPID", "--value", unit])
+        value = out.strip()
+        return int(value) if code == 0 and value.isdigit() and int(value) > 0 else None
+
+    return lookup
+
+
+# sysvinit ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class SysvSettings:
+    """What /etc/default/docker tells the init script (paths as the host sees them)."""
+
+    pidfile: str = DEFAULT_PIDFILE  # the pidfile dockerd writes (its -p, or the last --pidfile)
+    ssd_pidfile: str = DEFAULT_SSD_PIDFILE  # start-stop-daemon's
+    logfile: str = DEFAULT_LOGFILE
+    evidence: list[str] = field(default_factory=list)
+
+
+def sysv_settings(root: Path = LIVE) -> SysvSettings:
+    """Read DOCKER_PIDFILE, DOCKER_SSD_PIDFILE, DOCKER_LOGFILE and DOCKER_OPTS' -p/--pidfile.
+
+    The file is parsed, never sourced. Debian's init script runs `dockerd -p "$DOCKER_PIDFILE"
+    $DOCKER_OPTS`, so a pidfile flag in DOCKER_OPTS comes later and wins. A value that is not a
+    plain absolute path (other than the script's own `$BASE`, which is "docker") is not used.
+    """
+    settings = SysvSettings()
+    path = _inside(root, DEFAULTS_FILE)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        settings.evidence.append(f"no readable {DEFAULTS_FILE}: the init script's defaults")
+        return settings
+    from dockercfg.targets.docker_opts import parse
+
+    for variable, attr in (
+        ("DOCKER_PIDFILE", "pidfile"),
+        ("DOCKER_SSD_PIDFILE", "ssd_pidfile"),
+        ("DOCKER_LOGFILE", "logfile"),
+    ):
+        words = parse(path, data, variable).flags
+        if not words:
+            continue
+        value = re.sub(r"\$\{?BASE\}?", "docker", words[-1]) if len(words) == 1 else ""
+        if value.startswith("/") and not re.search(r"[$`\\*?~]", value):
+            setattr(settings, attr, value)
+            settings.evidence.append(f"{variable}={value} in {DEFAULTS_FILE}")
+        else:
+            settings.evidence.append(
+                f"{variable} in {DEFAULTS_FILE} is not a plain path ({' '.join(words)});"
+                f" using {getattr(settings, attr)}"
+            )
+    flag = pidfile_flag(parse(path, data, "DOCKER_OPTS").flags)
+    if flag:
+        settings.pidfile = flag
+        settings.evidence.append(f"DOCKER_OPTS in {DEFAULTS_FILE} sets the pidfile {flag}")
+    return settings
+
+
+def pidfile_flag(words: list[str]) -> str | None:
+    """The last `-p X`, `-p=X`, `-pX`, `--pidfile X` or `--pidfile=X` among dockerd's words."""
+    found = None
+    for i, word in enumerate(words):
+        if word in ("-p", "--pidfile"):
+            found = words[i + 1] if i + 1 < len(words) else found
+        elif word.startswith("--pidfile="):
+            found = word[len("--pidfile=") :]
+        elif word.startswith("-p") and not word.startswith("--"):
+            found = word[2:].lstrip("=")
+    return found or None
+
+
+def _died_at_start(ssd_pidfile: Path, logfile: str) -> Callable[[], Callable[[], str | None]]:
+    """Before a restart, note start-stop-daemon's pid; after it, a new pid there that is gone means
+    the new dockerd died starting (say so now, not after the timeout). Any live process counts:
+    between writing the pidfile and exec, the pid is still start-stop-daemon."""
+
+    def snapshot() -> Callable[[], str | None]:
+        old = read_pid(ssd_pidfile)
+
+        def check() -> str | None:
+            pid = read_pid(ssd_pidfile)
+            if pid is None or pid == old or process_alive(pid):
+                return None
+            return f"dockerd (pid {pid}) exited right after it started; see {logfile}"
+
+        return check
+
+    return snapshot
+
+
+def _root(host: object) -> Path:
+    """Factories take a detect.Host (its `root`) or just a root Path; None is the live system."""
+    if host is None:
+        return LIVE
+    return host if isinstance(host, Path) else Path(getattr(host, "root", LIVE))
+
+
+def sysv(host: object = None, settings: SysvSettings | None = None) -> CommandService:
+    root = _root(host)
+    s = settings or sysv_settings(root)
+    return CommandService(
+        f"sysvinit (`service docker restart`; /etc/init.d/docker has no reload action,"
+        f" so reload = SIGHUP to the pid in {s.pidfile})",
+        ["service", "docker", "restart"],
+        None,
+        pidfile_lookup(_inside(root, s.pidfile)),
+        root,
+        reload_by_signal=True,
+        watch_start=_died_at_start(_inside(root, s.ssd_pidfile), s.logfile),
+    )
+
+
+# upstart, snap, Desktop, rootless ----------------------------------------------------------------
+
+
+def upstart(host: object = None, settings: SysvSettings | None = None) -> CommandService:
+    """initctl when present; else the Debian/Ubuntu way, as sysv()."""
+    root = _root(host)
+    if shutil.which("initctl") is None:
+        service = sysv(root, settings)
+        service.name = "upstart without initctl: " + service.name
+        return service
+
+    def lookup() -> int | None:  # "docker start/running, process 1234"
+        code, out = _probe(["initctl", "status", "docker"])
+        found = re.search(r"start/running, process (\d+)", out) if code == 0 else None
+        return int(found.group(1)) if found else None
+
+    return CommandService(
+        "upstart (`initctl restart docker`; reload = `initctl reload docker`, a SIGHUP)",
+        ["initctl", "restart", "docker"],
+        ["initctl", "reload", "docker"],
+        lookup,
+        root,
+        start_argv=["initctl", "start", "docker"],
+    )
+
+
+def snap(host: object = None) -> CommandService:
+    root = _root(host)
+    return CommandService(
+        "snap (`snap restart docker`; the snap has no reload, so reload = restart)",
+        ["snap", "restart", "docker"],
+        None,
+        _systemctl_main_pid(["systemctl"], "snap.docker.dockerd.service"),
+        root,
+    )
+
+
+def _docker_answers() -> bool:
+    """The docker CLI reaches a daemon (through its current context, as the user's does)."""
+    return _probe(["docker", "version", "--format", "{{.Server.Version}}"])[0] == 0
+
+
+def desktop(host: object = None) -> CommandService:
+    """`docker desktop restart` where the CLI plugin exists (Desktop >= 4.37)."""
+    root = _root(host)
+    if _probe(["docker", "desktop", "version"])[0] == 0:
+        return CommandService(
+            "Docker Desktop (`docker desktop restart`; no reload: restart)",
+            ["docker", "desktop", "restart"],
+            None,
+            None,
+            root,
+            ready=_docker_answers,
+        )
+    return CommandService(
+        "Docker Desktop (no `docker desktop` command before Desktop 4.37: restart it by hand)",
+        None,
+        None,
+        None,
+        root,
+        no_restart=(
+            "Docker Desktop cannot be restarted from the command line here (`docker desktop"
+            f" restart` needs Desktop 4.37 or later): click {DESKTOP_CLICK}"
+        ),
+    )
+
+
+def systemd_user(host: object = None, user: str | None = None) -> CommandService:
+    """Rootless dockerd: the user's docker.service (ExecReload sends SIGHUP).
+
+    `user` reaches that user's manager from root (`--machine=USER@.host`); run as root under sudo
+    it defaults to SUDO_USER, whose rootless dockerd detection chose.
+    """
+    root = _root(host)
+    if user is None and os.geteuid() == 0 and os.environ.get("SUDO_USER", "root") != "root":
+        user = os.environ["SUDO_USER"]
+    prefix = ["systemctl", "--user"] + ([f"--machine={user}@.host"] if user else [])
+    who = f"{user}'s" if user else "this user's"
+    return CommandService(
+        f"systemd --user ({who} docker.service, rootless)",
+        [*prefix, "restart", "docker.service"],
+        [*prefix, "reload", "docker.service"],
+        _systemctl_main_pid(prefix, "docker.service"),
+        root,
+    )
