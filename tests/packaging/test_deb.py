@@ -1,0 +1,128 @@
+"""The .deb, built with dpkg-buildpackage and installed for real with apt-get (CI is a fresh
+machine, as root); then the installed /usr/bin/dockercfg on Debian's own python3 libraries."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from pkgtest import REPO, need_programs, need_root, shown
+
+CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+BIN = "/usr/bin/dockercfg"
+VERSION = next(
+    line.split('"')[1]
+    for line in (REPO / "dockercfg/__init__.py").read_text().splitlines()
+    if line.startswith("__version__")
+)
+FILES = [
+    BIN,
+    "/usr/share/man/man1/dockercfg.1.gz",
+    "/usr/share/bash-completion/completions/dockercfg",
+    "/usr/share/zsh/vendor-completions/_dockercfg",
+    "/usr/share/fish/vendor_completions.d/dockercfg.fish",
+    "/usr/lib/python3/dist-packages/dockercfg/schemas/daemon.schema.json",
+]
+
+
+def run(cmd, *, env=None, cwd=None, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        cmd,
+        env={**CLEAN_ENV, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def deb(tmp_path_factory) -> Path:
+    need_programs("dpkg-buildpackage", "dh", "pybuild", "git")
+    out = tmp_path_factory.mktemp("deb")
+    proc = run([str(REPO / "packaging/build-deb"), str(out)], timeout=600)
+    assert proc.returncode == 0, shown(proc)
+    return out / f"dockercfg_{VERSION}_all.deb"
+
+
+@pytest.fixture(scope="module")
+def installed(deb: Path) -> Path:
+    need_root()
+    proc = run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", str(deb)],
+        env={"DEBIAN_FRONTEND": "noninteractive"},
+        timeout=600,
+    )
+    assert proc.returncode == 0, shown(proc)
+    return Path(BIN)
+
+
+def test_deb_depends_on_debians_own_python_libraries(deb: Path):
+    fields = run(["dpkg-deb", "-f", str(deb), "Depends", "Architecture", "Version"]).stdout
+    for package in ("python3-typer", "python3-jsonschema", "python3-distro", "python3-pydbus"):
+        assert package in fields, fields
+    assert "Architecture: all" in fields and f"Version: {VERSION}" in fields
+    listing = run(["dpkg-deb", "-c", str(deb)]).stdout
+    for path in FILES:
+        assert f".{path}" in listing, listing
+
+
+def test_installed_version(installed: Path):
+    proc = run([str(installed), "--version"])
+    assert proc.returncode == 0 and proc.stdout.strip() == f"dockercfg {VERSION}", shown(proc)
+    for path in FILES:
+        assert Path(path).exists(), path
+    # the system python, not a venv
+    assert Path(BIN).read_text().splitlines()[0] == "#!/usr/bin/python3"
+
+
+def test_installed_validate(installed: Path, tmp_path: Path):
+    good = tmp_path / "good.json"
+    good.write_text('{"insecure-registries": ["registry.lab:5000"]}\n')
+    proc = run([str(installed), "validate", str(good), "--json"])
+    assert proc.returncode == 0, shown(proc)
+    assert json.loads(proc.stdout)["error"] is None
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"registry-mirror": ["https://m.lab"]}\n')
+    proc = run([str(installed), "validate", str(bad)])
+    assert proc.returncode == 1, shown(proc)
+    assert "registry-mirrors" in proc.stdout + proc.stderr, shown(proc)
+
+
+def test_installed_add_insecure_dry_run(installed: Path, tmp_path: Path):
+    (tmp_path / "etc/docker").mkdir(parents=True)
+    cmd = [str(installed), "--root", str(tmp_path), "add-insecure", "registry.lab:5000"]
+    proc = run([*cmd, "--dry-run", "--json"])
+    assert proc.returncode == 0, shown(proc)
+    result = json.loads(proc.stdout)
+    assert result["changed"] is True and '"registry.lab:5000"' in result["diff"]
+    assert not (tmp_path / "etc/docker/daemon.json").exists()
+
+
+def test_installed_man_page_is_the_clis_help(installed: Path):
+    page = gzip.decompress(Path(FILES[1]).read_bytes()).decode()
+    assert page.startswith(".TH DOCKERCFG 1")
+    help_text = run([str(installed), "--help"]).stdout
+    for command in ("add-insecure", "remove-mirror", "validate", "rollback"):
+        assert command in help_text and f'.SS "{command.replace("-", chr(92) + "-")}"' in page
+    if os.path.exists("/usr/bin/man"):
+        rendered = run(["man", "-l", FILES[1]], env={"MANWIDTH": "100"})
+        assert rendered.returncode == 0 and "add-insecure" in rendered.stdout, shown(rendered)
+
+
+def test_installed_bash_completion_completes(installed: Path):
+    script = (
+        f"source {FILES[2]}; COMP_WORDS=(dockercfg add-); COMP_CWORD=1; "
+        '_dockercfg_completion dockercfg; printf "%s\\n" "${COMPREPLY[@]}"; '
+        "COMPREPLY=(); COMP_WORDS=(dockercfg add-insecure --dr); COMP_CWORD=2; "
+        '_dockercfg_completion dockercfg; printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    proc = run(["bash", "-c", script])
+    assert proc.returncode == 0, shown(proc)
+    assert proc.stdout.split() == ["add-insecure", "add-mirror", "--dry-run"], shown(proc)
