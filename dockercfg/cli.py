@@ -241,5 +241,5 @@ def hoist_global_options(argv: List[str]) -> List[str]:
 def main(argv: Optional[List[str]] = None) -> None:
     from dockercfg import output
 
-    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv)) or ["--help"]
     sys.exit(output.run_click(typer.main.get_command(app), args, json_mode="--json" in args))

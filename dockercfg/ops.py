@@ -333,6 +333,7 @@ def mutate(
     if apply not in APPLY_MODES:
         raise UsageError(f"--apply must be one of {', '.join(APPLY_MODES)}, not {apply!r}")
     key, add, raw_values = change
+    parse_values(key, raw_values, _newest(), [])  # a bad argument is exit 2 on any host
     host = detect(opts, want_service=not dry_run and apply != "none")
     result = Result(command=command, target=host.target, file=host.shown_path)
     values = parse_values(key, raw_values, host.dockerd_version or _newest(), result.warnings)

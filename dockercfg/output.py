@@ -39,7 +39,7 @@ def run(
     show_diff: bool,
 ) -> None:
     """Run one operation and render its Result; raise click's Exit with the exit code."""
-    import click
+    click = _Cli()
 
     try:
         result = operation()
@@ -52,12 +52,12 @@ def run(
                 for problem in err.problems:
                     sys.stdout.write(problem.render() + "\n")
             sys.stderr.write(f"dockercfg: error: {err.message}\n")
-        raise click.exceptions.Exit(err.exit_code) from None
+        raise click.Exit(err.exit_code) from None
     if json_mode:
         _emit_json(result.to_json())
     else:
         _render_text(result, quiet=quiet, verbose=verbose, show_diff=show_diff)
-    raise click.exceptions.Exit(0)
+    raise click.Exit(0)
 
 
 def _render_text(result, *, quiet: bool, verbose: bool, show_diff: bool) -> None:
@@ -137,27 +137,48 @@ def _render_detect(result, verbose: bool) -> list[str]:
     return lines + [f"  - {line}" for line in data["evidence"]]
 
 
+def _render_tls(result, verbose: bool) -> list[str]:
+    # probe, trust-ca and untrust-ca render themselves (imported only when used).
+    from dockercfg import probe, trust
+
+    return (probe if result.command == "probe" else trust).render_text(result, verbose)
+
+
 _TEXT = {"validate": _render_validate, "show": _render_show, "detect": _render_detect}
+_TEXT.update(dict.fromkeys(("probe", "trust-ca", "untrust-ca"), _render_tls))
+
+
+class _Cli:
+    """Exceptions of the click that typer runs on (typer >= 0.26 carries its own copy)."""
+
+    def __init__(self) -> None:
+        import typer
+
+        try:
+            from typer._click.exceptions import UsageError
+        except ImportError:
+            from click.exceptions import UsageError
+        self.Exit, self.Abort, self.UsageError = typer.Exit, typer.Abort, UsageError
 
 
 def run_click(command, args: list[str], *, json_mode: bool) -> int:
     """Invoke the click command without its own exit handling, so every path is ours."""
-    import click
+    click = _Cli()
 
     name = next((a for a in args if not a.startswith("-")), "dockercfg")
     try:
         code = command.main(args, prog_name="dockercfg", standalone_mode=False)
         return code if isinstance(code, int) else 0
-    except click.exceptions.Exit as done:
+    except click.Exit as done:
         return done.exit_code
-    except click.exceptions.UsageError as err:
+    except click.UsageError as err:
         message = err.format_message()
         if json_mode:
             _emit_json(_error_object(name, f"usage: {message}"))
         else:
             sys.stderr.write(f"dockercfg: usage error: {message} (see: dockercfg --help)\n")
         return EXIT_USAGE
-    except click.exceptions.Abort:
+    except click.Abort:
         sys.stderr.write("dockercfg: interrupted\n")
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
