@@ -18,6 +18,7 @@ from dockercfg.detect import Options
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    rich_markup_mode=None,  # help text is plain: "[IPv6]:port" is not markup
     help="Safely manage the Docker daemon's insecure registries and registry mirrors.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -105,7 +106,9 @@ def _mutation(
 
 @app.command("add-insecure")
 def add_insecure(
-    addresses: List[str] = typer.Argument(..., metavar="ADDR...", help="host[:port] or CIDR"),
+    addresses: List[str] = typer.Argument(
+        ..., metavar="ADDR...", help="host, host:port, IP, [IPv6]:port or CIDR"
+    ),
     apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
     diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
@@ -117,7 +120,9 @@ def add_insecure(
 
 @app.command("remove-insecure")
 def remove_insecure(
-    addresses: List[str] = typer.Argument(..., metavar="ADDR...", help="host[:port] or CIDR"),
+    addresses: List[str] = typer.Argument(
+        ..., metavar="ADDR...", help="host, host:port, IP, [IPv6]:port or CIDR"
+    ),
     apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
     diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
@@ -131,7 +136,9 @@ def remove_insecure(
 
 @app.command("add-mirror")
 def add_mirror(
-    urls: List[str] = typer.Argument(..., metavar="URL...", help="http(s)://host[:port][/path]"),
+    urls: List[str] = typer.Argument(
+        ..., metavar="URL...", help="http:// or https:// URL of the mirror"
+    ),
     apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
     diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
@@ -143,7 +150,9 @@ def add_mirror(
 
 @app.command("remove-mirror")
 def remove_mirror(
-    urls: List[str] = typer.Argument(..., metavar="URL...", help="http(s)://host[:port][/path]"),
+    urls: List[str] = typer.Argument(
+        ..., metavar="URL...", help="http:// or https:// URL of the mirror"
+    ),
     apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
     diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),

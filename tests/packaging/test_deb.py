@@ -51,7 +51,7 @@ def deb(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def installed(deb: Path) -> Path:
+def installed(deb: Path):
     need_root()
     proc = run(
         ["apt-get", "install", "-y", "-q", "--no-install-recommends", str(deb)],
@@ -59,7 +59,10 @@ def installed(deb: Path) -> Path:
         timeout=600,
     )
     assert proc.returncode == 0, shown(proc)
-    return Path(BIN)
+    yield Path(BIN)
+    # Leave the machine as it was: an installed copy would shadow the checkout for every
+    # Python that sees Debian's dist-packages (e.g. a --system-site-packages venv).
+    run(["apt-get", "remove", "-y", "-q", "dockercfg"], env={"DEBIAN_FRONTEND": "noninteractive"})
 
 
 def test_deb_depends_on_debians_own_python_libraries(deb: Path):
