@@ -62,7 +62,8 @@ class Host:
     evidence: list[str] = field(default_factory=list)
     default_socket: str | None = None  # the target's usual socket when dockerd does not say
     version_override: Version | None = None
-    flags_override: list[str] | None = None  # flags after a pending change (migration)
+    flags_override: list[str] | None = None
+    service: object | None = None  # the service manager connection, once made
     _probe: _VersionProbe | None = None
 
     @property
@@ -415,6 +416,7 @@ class _Detection:
             from dockercfg.services.systemd import connect
 
             service = connect()
+            host.service = service  # one connection for detection and for applying
             info = service.info()
             self.evidence.append(
                 f"{service.name}: {info.active_state}, MainPID {info.main_pid or '-'}"

@@ -2,6 +2,14 @@
 
 Every expected OS failure becomes one EnvironmentProblem line naming the path and the cause; the
 file being changed is either the old bytes or the new bytes, never anything in between.
+
+Environment variables:
+- DOCKERCFG_LOCK_TIMEOUT=SECONDS: how long to wait for another dockercfg's lock (default 30).
+- DOCKERCFG_FAULT=POINT[,POINT...]: a test hook, inert unless set. The process SIGKILLs itself
+  when it reaches a named point, to prove crash safety (tests/adversarial). Points: `locked`
+  (lock just taken) and, for KIND `backup` (copy into .dockercfg-backups) and `write` (the file
+  itself, also on restore): KIND-temp-created, KIND-temp-partial (half the bytes written),
+  KIND-temp-written, KIND-temp-synced, KIND-renamed (before the directory fsync), KIND-done.
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ import errno
 import fcntl
 import os
 import re
-import secrets
+import signal
 import stat
 import time
 from collections.abc import Iterator
@@ -19,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from dockercfg.errors import EnvironmentProblem
+from dockercfg.errors import EnvironmentProblem, UsageError
 
 LOCK_SUFFIX = ".dockercfg.lock"
 TMP_MARK = ".dockercfg-tmp-"
@@ -28,6 +36,20 @@ NEW_FILE_MODE = 0o644
 _STAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 _STAMP = re.compile(r"[0-9]{8}T[0-9]{6}\.[0-9]{6}Z")
 _MAX_LINKS = 40  # the kernel's own limit on symlinks in one lookup
+LOCK_TIMEOUT = 30.0  # seconds; DOCKERCFG_LOCK_TIMEOUT overrides it
+LOCK_TIMEOUT_ENV = "DOCKERCFG_LOCK_TIMEOUT"
+FAULT_ENV = "DOCKERCFG_FAULT"
+# chattr flags (linux/fs.h): a rename over such a file fails with EPERM even for root.
+_FS_IOC_GETFLAGS = 0x80086601
+_FS_IMMUTABLE_FL = 0x10
+_FS_APPEND_FL = 0x20
+
+
+def _fault(point: str) -> None:
+    """Test hook (see the module docstring): die here, as kill -9 would, when asked to."""
+    wanted = os.environ.get(FAULT_ENV)
+    if wanted and point in wanted.split(","):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _cause(err: OSError) -> str:
@@ -46,6 +68,9 @@ def _problem(what: str, err: OSError) -> EnvironmentProblem:
         cause = _cause(err)
         if err.errno in (errno.EACCES, errno.EPERM) and os.geteuid() != 0:
             cause += "; this needs root: try again with sudo"
+        elif err.errno == errno.EPERM:  # root too: an immutable or append-only file or directory
+            names = [n for n in (err.filename2, err.filename) if isinstance(n, (str, bytes))]
+            cause += _attribute_hint([Path(os.fsdecode(n)) for n in names])
     return EnvironmentProblem(f"cannot {what}: {cause}")
 
 
@@ -61,9 +86,29 @@ def lock_path(path: Path) -> Path:
     return path.parent / f".{path.name}{LOCK_SUFFIX}"
 
 
+def lock_timeout() -> float:
+    """DOCKERCFG_LOCK_TIMEOUT in seconds, or the default."""
+    raw = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return LOCK_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1e6:  # also refuses nan and inf
+        raise UsageError(f"{LOCK_TIMEOUT_ENV}={raw[:40]!r} is not a number of seconds")
+    return value
+
+
 @contextlib.contextmanager
-def lock(path: Path, timeout: float = 30.0) -> Iterator[None]:
-    """Hold an exclusive flock for `path` (polled, bounded by `timeout` seconds)."""
+def lock(path: Path, timeout: float | None = None) -> Iterator[None]:
+    """Hold an exclusive flock for `path` (polled, bounded by `timeout` seconds).
+
+    The holder also removes what a crashed (killed) earlier run left behind: temp files beside
+    the file and in its backup directory. Without a timeout, DOCKERCFG_LOCK_TIMEOUT or 30 s.
+    """
+    if timeout is None:
+        timeout = lock_timeout()
     lp = lock_path(path)
     try:
         fd = os.open(lp, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
@@ -78,6 +123,8 @@ def lock(path: Path, timeout: float = 30.0) -> Iterator[None]:
         raise
     try:
         _set_holder(fd, f"{os.getpid()}\n")
+        _fault("locked")
+        _cleanup_after_crash(path)
         yield
     finally:
         _set_holder(fd, "")  # a released lock must not name a pid that no longer holds it
@@ -198,6 +245,17 @@ def cleanup_stale_temp(path: Path) -> list[Path]:
     return _remove_files(target.parent, lambda name: name.startswith(prefix))
 
 
+def _cleanup_after_crash(path: Path) -> None:
+    """Best effort: a leftover must never stop the command that finds it."""
+    with contextlib.suppress(EnvironmentProblem):
+        cleanup_stale_temp(path)
+    directory = backup_dir(path)
+    with contextlib.suppress(OSError):
+        if stat.S_ISDIR(os.lstat(directory).st_mode):  # never through a planted symlink
+            prefix = f".{path.name}."
+            _remove_files(directory, lambda name: name.startswith(prefix) and TMP_MARK in name)
+
+
 def _shown(path: Path, target: Path) -> str:
     return str(path) if target == path else f"{path} (-> {target})"
 
@@ -217,19 +275,27 @@ def _write(path: Path, data: bytes, fallback: os.stat_result | None) -> None:
     if problem:
         raise problem
     cleanup_stale_temp(target)
-    _replace(target, data, like, f"write {shown}")
+    _replace(target, data, like, f"write {shown}", "write")
 
 
-def _replace(target: Path, data: bytes, like: os.stat_result | None, what: str) -> None:
+def _replace(
+    target: Path, data: bytes, like: os.stat_result | None, what: str, kind: str = "backup"
+) -> None:
     """Temp file in the target's directory (rename is only atomic within one file system)."""
     fd, tmp = _create_temp(target, what)
     try:
         try:
+            _fault(f"{kind}-temp-created")
             view = memoryview(data)
+            if os.environ.get(FAULT_ENV):
+                view = view[os.write(fd, view[: len(view) // 2]) :]
+                _fault(f"{kind}-temp-partial")
             while view:
                 view = view[os.write(fd, view) :]
+            _fault(f"{kind}-temp-written")
             _copy_metadata(fd, target, like, what)
             os.fsync(fd)  # after the metadata too: a crash must not leave the new file 0600
+            _fault(f"{kind}-temp-synced")
         finally:
             os.close(fd)
         os.replace(tmp, target)
@@ -237,16 +303,45 @@ def _replace(target: Path, data: bytes, like: os.stat_result | None, what: str) 
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(err, OSError):
+            if err.errno == errno.EPERM and err.filename2 is None:
+                err.filename2 = str(target)  # a failed write or fsync names only the temp file
             raise _problem(what, err) from None
         raise
+    _fault(f"{kind}-renamed")
     _fsync_dir(target.parent, str(target))
+    _fault(f"{kind}-done")
+
+
+def _attribute_hint(paths: list[Path]) -> str:
+    """Why root gets EPERM: an immutable or append-only file or directory (chattr +i / +a)."""
+    import array
+
+    for candidate in [c for p in paths for c in (p, p.parent)]:
+        flags = array.array("i", [0])  # the kernel reads and writes an int, whatever the name
+        try:
+            fd = os.open(candidate, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.ioctl(fd, _FS_IOC_GETFLAGS, flags, True)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        for bit, name, letter in (
+            (_FS_IMMUTABLE_FL, "immutable", "i"),
+            (_FS_APPEND_FL, "append-only", "a"),
+        ):
+            if flags[0] & bit:
+                return f"; {candidate} is {name} (see lsattr; chattr -{letter} allows changes)"
+    return ""
 
 
 def _create_temp(target: Path, what: str) -> tuple[int, Path]:
     # Not tempfile.mkstemp: it returns an absolute path, and a relative target must stay relative.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
     for _ in range(100):
-        tmp = target.parent / f".{target.name}{TMP_MARK}{secrets.token_hex(4)}"
+        tmp = target.parent / f".{target.name}{TMP_MARK}{os.urandom(4).hex()}"
         try:
             return os.open(tmp, flags, 0o600), tmp
         except FileExistsError:

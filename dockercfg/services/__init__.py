@@ -56,6 +56,8 @@ class SignalService:
 def for_host(host) -> Service | None:
     """The service that applies changes on a detected host, or None when nothing can."""
     kind = host.service_kind
+    if getattr(host, "service", None) is not None:
+        return host.service
     if kind == "systemd":
         from dockercfg.services.systemd import connect
 
