@@ -37,12 +37,17 @@ SAFE_WORD = re.compile(r"[A-Za-z0-9._:/\[\]@%+=,-]+")
 # Everything an edit may write: safe words, blanks, our own quotes, and a new `NAME="..."` line.
 _RAW_OK = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:/[]@%+=,-_ '\"\n")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PARAM = re.compile(
+    r"#?([A-Za-z_]\w*|[0-9]+|[@*#?$!-])|([A-Za-z_]\w*|[0-9]+|[@*#?$!-])(:?[-=+?]|##?|%%?).*", re.S
+)
 _IFS = " \t\n"  # the default IFS: "\r" is not a separator, so CRLF files glue it to a word
 _BLANKS = re.compile(r"[ \t\n]+")
 _DELIMS = " \t\n;&|()<>"
 _OPEN, _CLOSE = {"if", "while", "until", "for", "case", "{"}, {"fi", "done", "esac", "}"}
 _KEYWORDS = _OPEN | _CLOSE | {"then", "do", "else", "elif", "!"}
-_SPECIAL = {":", ".", "eval", "exec", "set", "shift", "times", "trap", "return", "exit"}
+_STOPS = {"exit", "return", "exec", "set", "shift", ".", "source", "eval"}  # may end sourcing
+_DECLARE = {"export": ("-p",), "readonly": ("-p",), "unset": ("-v", "-f")}  # with options
+_SPECIAL = _STOPS | {":", "times", "trap", "export", "readonly", "unset"}
 _HARMLESS = {":", "true", "\r"}  # "\r": a blank line of a CRLF file (sh: command not found)
 _CR_NOTE = (
     "removed the carriage return (CRLF) ending the edited assignment: sh passed it to dockerd"
@@ -78,34 +83,41 @@ class _Lexer:
     """Just enough of the POSIX sh grammar to find simple commands and their words."""
 
     def __init__(self, text: str) -> None:
-        self.t, self.i, self.parens = text, 0, False
+        self.t, self.i, self.parens, self.risky = text, 0, False, []
 
     def commands(self) -> list[tuple[list[_Word], str]]:
-        """Simple commands, each with the operators around it ("|", "&&", ...: not plain)."""
-        t, cmds, words, pending, prev = self.t, [], [], "", "\n"
+        """Simple commands, each with the operators around it ("|", "&&", "<"...: not plain)."""
+        t, cmds, words, pending, prev, redirect = self.t, [], [], "", "\n", ""
         while self.i < len(t):
             c = t[self.i]
             if c in " \t" or t.startswith("\\\n", self.i):
                 self.i += 1 if c != "\\" else 2
             elif c == "#":
                 self.i = t.find("\n", self.i) % (len(t) + 1)
+            elif c in "<>":  # a redirection: the next word is its target, not an argument
+                heredoc = t.startswith("<<", self.i)  # its body is data, not commands
+                self.risky.append("a here-document" if heredoc else "a redirection that may fail")
+                self.i += 1 + (t[self.i + 1 : self.i + 2] in tuple("<>&|"))
+                redirect, prev = c, c
             elif c in _DELIMS:
                 op = t[self.i : self.i + 2] if t[self.i : self.i + 2] in ("&&", "||", ";;") else c
                 self.i += len(op)
                 self.parens |= op in "()"
-                if op not in "\n()" and not words and prev != ")" or op == ";;" and not self.parens:
+                empty = op not in "\n()" and not (words or redirect) and prev != ")"
+                if empty or prev in ("<", ">") or op == ";;" and not self.parens:
                     raise _Syntax(f"syntax error: {op!r} unexpected", self.i - len(op))  # sh stops
                 if words:
-                    cmds.append((words, pending + ("" if op in "\n;" else op)))
+                    cmds.append((words, pending + redirect + ("" if op in "\n;" else op)))
                 if words or op != "\n" or pending not in ("&&", "||", "|"):  # "a &&\n b"
                     pending = "" if op in "\n;" else op
-                words, prev = [], op
+                words, prev, redirect = [], op, ""
             else:
-                words.append(self.word())
+                word = self.word()
+                words += [] if prev in ("<", ">") else [word]
                 prev = ""
-        if not words and pending in ("&&", "||", "|"):
+        if not words and pending in ("&&", "||", "|") or prev in ("<", ">"):
             raise _Syntax("syntax error: end of file unexpected", len(t))
-        return cmds + [(words, pending)] if words else cmds
+        return cmds + [(words, pending + redirect)] if words else cmds
 
     def word(self) -> _Word:
         t, start, chars, quoted = self.t, self.i, [], []
@@ -150,10 +162,16 @@ class _Lexer:
                 raise _Syntax("unterminated backquote", i)
             return self.inner(i, i + 1, j + 1), "`...`", ""
         if nxt == "(":
+            if t.startswith("((", i + 1):  # division by zero or a bad expression stops sh
+                self.risky.append("$((...))")
             return self.inner(i, i + 2, self.closing(i + 2, "(", ")")), "$(...)", ""
         if nxt == "{":
             end = self.closing(i + 2, "{", "}")
             inner = t[i + 2 : end - 1]
+            if not _PARAM.fullmatch(inner):  # sh stops at it when it runs
+                raise _Syntax("bad substitution", i)
+            if re.fullmatch(r"(\w+|[@*#?$!-]):?\?.*", inner, re.S):  # unset: sh stops
+                self.risky.append(t[i:end][:40])
             return end, t[i:end][:40], inner if _NAME.fullmatch(inner) else ""
         name = _NAME.match(t, i + 1)
         if name:
@@ -181,25 +199,23 @@ class _Lexer:
         raise _Syntax(f"unterminated ${open_}", start - 2)
 
 
-def _literal(chars: list[_Ch]) -> str | None:
-    """The text if it is plain (unquoted, unescaped): only then is it a keyword or a name."""
-    if chars and all(c.ctx == "" and not c.opaque and c.end - c.start == 1 for c in chars):
-        return "".join(c.ch for c in chars)
-    return None
+def _literal(text: str, start: int, end: int) -> str | None:
+    """The text as written if it is plain (no quotes, escapes, expansions): a keyword or a name."""
+    raw = text[start:end].replace("\\\n", "")
+    return None if not raw or any(c in raw for c in "'\"\\$`") else raw
 
 
-def _assignment(word: _Word) -> _Assign | None:
-    eq = next((k for k, c in enumerate(word.chars) if c.ch == "=" and not c.opaque), 0)
-    if not _NAME.fullmatch(_literal(word.chars[:eq]) or "-"):
+def _assignment(text: str, word: _Word) -> _Assign | None:
+    eq = next((k for k, c in enumerate(word.chars) if c.ch == "=" and not c.opaque), None)
+    name = _literal(text, word.start, word.chars[eq].start) if eq else None
+    if not _NAME.fullmatch(name or "-"):
         return None
     vs, value = word.chars[eq].end, word.chars[eq + 1 :]
     for k, c in enumerate(value):
         c.owner, c.idx = vs, k
         if c.ch == "~" and c.ctx == "" and (k == 0 or value[k - 1].ch in ":="):
             c.opaque = "~"  # tilde expansion in an assignment
-    return _Assign(
-        _literal(word.chars[:eq]), value, vs, word.end, [q for q in word.quoted if q[1] >= vs]
-    )
+    return _Assign(name, value, vs, word.end, [q for q in word.quoted if q[1] >= vs])
 
 
 @dataclass
@@ -242,12 +258,14 @@ class DockerOpts:
             edits += [self._delete(occ) for occ in occs[i1 + common : i2] if tag != "equal"]
             new = [self._checked(key, v) for v in items[j1 + common : j2] if tag != "equal"]
             text = " ".join(f"{FLAGS[key]} {v}" for v in new)
-            if new and i1 + common == len(occs):  # after the last flag: at the end of the value
-                edits.append(self._append(self._target(key), text, edits))
-            elif new and i1 + common > 0:  # between two kept flags: keeps the order
-                edits.append(
-                    self._insert(self._words[occs[i1 + common - 1].val][1] - 1, " " + text)
-                )
+            prev = occs[i1 + common - 1] if i1 + common else None
+            target = self._target(key)
+            if new and (
+                not occs or prev is occs[-1] and self._words[prev.val][1] <= self._bounds[target][1]
+            ):
+                edits.append(self._append(key, target, text, edits))  # at the end of the value
+            elif new and prev:  # right after the previous flag: keeps the order
+                edits.append(self._insert(self._words[prev.val][1] - 1, " " + text))
             elif new:
                 edits.append(self._insert(self._words[occs[0].flag][0], text + " ", before=True))
         new_doc = self._apply(edits, [_CR_NOTE] if _CR_NOTE in self.warnings else [])
@@ -343,28 +361,36 @@ class DockerOpts:
                 continue
         raise self._refuse("quoting around a registry flag")
 
-    def _append(self, name: str, text: str, others: list[_Edit]) -> _Edit:
+    def _append(self, key: str, name: str, text: str, others: list[_Edit]) -> _Edit:
         """Add words at the end of the effective assignment's value, inside its quotes."""
         s0, d = self._bounds[name]
+        for o in self._occs:  # appending after it would make the new flag its value
+            outside = o.eq < 0 and o.key != key or o.eq == 0 and self._words[o.val][0] >= d
+            if outside and s0 <= self._words[o.flag][0] < d:
+                raise EnvironmentProblem(
+                    f"{self.path}: {name} ends with {self.flags[o.flag]} without a value"
+                    " (dockerd will not start); fix that first"
+                )
         if not self._chains[name]:  # no assignment: a new line at the end of the file
-            nl, end = "" if self.text.endswith("\n") or not self.text else "\n", len(self.text)
+            if (len(self.text) - len(self.text.rstrip("\\"))) % 2:  # "\\\n" would join lines
+                raise EnvironmentProblem(f"{self.path} ends with a backslash: add a newline first")
+            nl = "" if self.text.endswith("\n") or not self.text else "\n"
+            nl += "\n" if self.text.endswith(("\\", "\\\n")) else ""  # not a continuation
+            end = len(self.text)
             return _Edit(end, end, f'{nl}{name}="{text}"\n', s0, s0, text + " ")
         a = self._chains[name][-1]
         body = (" " if d > s0 and self._flat[d - 1].ch not in _IFS else "") + text
         if a.quoted and a.quoted[-1][2] == a.ve - 1:
             return _Edit(a.ve - 1, a.ve - 1, body, d, d, body)
         raw = self.text[a.vs : a.ve]
-        if SAFE_WORD.fullmatch(raw) and not any(a.vs <= e.start < a.ve for e in others):
+        if SAFE_WORD.fullmatch(raw) and not any(a.vs <= e.start <= a.ve for e in others):
             return _Edit(a.vs, a.ve, f"'{raw}{body}'", d, d, body)  # plain value: quote it whole
         return _Edit(a.ve, a.ve, f"'{body}'", d, d, body)
 
     def _crs(self) -> list[_Edit]:
         """Remove the "\r" that CRLF line endings glue to assignments."""
-        return [
-            _Edit(c.start, c.end, "", k, k + 1, "")
-            for k, c in enumerate(self._flat)
-            if _cr(self.text, c)
-        ]
+        crs = [(k, c) for k, c in enumerate(self._flat) if _cr(self.text, c)]
+        return [_Edit(c.start, c.end, "", k, k + 1, "") for k, c in crs]
 
     def _apply(self, edits: list[_Edit], notes: list[str]) -> DockerOpts:
         """Write the edits, then prove the result: the shell must see exactly the planned words."""
@@ -380,7 +406,7 @@ class DockerOpts:
             if not set(e.raw) <= _RAW_OK or not all(map(SAFE_WORD.fullmatch, e.text.split())):
                 raise EnvironmentProblem(f"{self.path}: refusing to write {e.raw[:60]!r}")
             text = text[: e.start] + e.raw + text[e.end :]
-        for e in sorted(edits, key=lambda e: (e.fs, e.fe), reverse=True):
+        for e in reversed(sorted(edits, key=lambda e: (e.fs, e.fe))):  # ties: as above
             chars[e.fs : e.fe] = [e.text]
         planned = [w for w in _BLANKS.split("".join(chars)) if w]
         new = parse(self.path, text.encode("utf-8", "surrogateescape"), self.variable)
@@ -399,6 +425,13 @@ def _cr(text: str, c: _Ch) -> bool:
     return c.ch == "\r" and c.ctx == "" and c.owner >= 0 and text[c.end : c.end + 1] in ("\n", "")
 
 
+def _unreadable(path: Path, text: str, err: _Syntax) -> EnvironmentProblem:
+    line = text.count("\n", 0, err.args[1]) + 1
+    return EnvironmentProblem(
+        f"{path}:{line}: {err.args[0]}; refusing to edit a file the shell cannot read"
+    )
+
+
 def parse(path: Path, data: bytes, variable: str = "DOCKER_OPTS") -> DockerOpts:
     """Parse the file; `variable` is DOCKER_OPTS (Debian), OPTIONS (RHEL) or other_args (old)."""
     text = data.decode("utf-8", "surrogateescape")
@@ -407,38 +440,50 @@ def parse(path: Path, data: bytes, variable: str = "DOCKER_OPTS") -> DockerOpts:
     try:
         cmds = lexer.commands()
     except _Syntax as err:
-        raise EnvironmentProblem(
-            f"{path}:{text.count(chr(10), 0, err.args[1]) + 1}: {err.args[0]};"
-            " refusing to edit a file the shell cannot read"
-        ) from None
+        raise _unreadable(path, text, err) from None
     names = [variable] + (list(RHEL_EXTRA) if variable == "OPTIONS" else [])
     doc._chains = {n: [] for n in names}
     flats: dict[str, list[_Ch]] = {n: [] for n in names}
     conditional: set[int] = set()
     depth = 0
-    if lexer.parens:
-        doc._unsafe.append("parentheses (a subshell, function or case)")
+    doc._unsafe += lexer.risky + ["parentheses (a subshell, function or case)"] * lexer.parens
     for words, ops in cmds:
-        while words and _literal(words[0].chars) in _KEYWORDS:
-            head = _literal(words[0].chars)
+        while words and _literal(text, *words[0][1:3]) in _KEYWORDS:
+            head, at = _literal(text, *words[0][1:3]), words[0].start
             depth, words = depth + (head in _OPEN) - (head in _CLOSE), words[1:]
+            if depth < 0:
+                raise _unreadable(path, text, _Syntax(f"syntax error: {head!r} unexpected", at))
         if not words:
             continue
         where = f"{path}:{text.count(chr(10), 0, words[0].start) + 1}"
-        head = _literal(words[0].chars)
-        declare = head in ("export", "readonly")
-        found = [_assignment(w) for w in words[declare:]]
-        if head == "unset":
-            for n in filter(flats.__contains__, (_literal(w.chars) for w in words[1:])):
+        head = _literal(text, *words[0][1:3])
+        declare = head in _DECLARE
+        found = [_assignment(text, w) for w in words[declare:]]
+        given = [_literal(text, *w[1:3]) or "" for w in words[1:]]
+        bad = [n for a, n in zip(found, given) if not (a or _NAME.fullmatch(n))]
+        if declare and set(bad) - set(_DECLARE[head]):  # sh stops at a bad name or option
+            raise _unreadable(path, text, _Syntax(f"{head}: bad variable name", words[0].start))
+        ours = set(flats) & {a.name for a in found if a}  # assigned here
+        if head == "readonly" and ours | (set(flats) & set(given)):
+            doc._unsafe.append(f"readonly, which makes later assignments stop the shell ({where})")
+        if head == "unset" and "-f" not in given:  # -f: functions
+            for n in filter(flats.__contains__, given):
                 flats[n], doc._chains[n] = [], []
-        elif not declare and None in found:
-            prefix, command = found[: found.index(None)], _literal(words[found.index(None)].chars)
-            if any(a.name in flats for a in prefix):  # sh keeps them for special builtins only
+        if head == "unset":
+            found = []
+        elif not declare and None in found:  # a command, perhaps with assignments in front
+            command = _literal(text, *words[found.index(None)][1:3])
+            if ours:  # sh keeps assignments in front of special builtins only
                 doc._unsafe.append(f"an assignment in front of a command ({where})")
-            found = prefix + [None] if command in _SPECIAL else [None]
-            shown = text[words[0].start : words[-1].end].split("\n")[0][:40]
+            if command in _STOPS or command is None:  # None: quoted or expanded, any command
+                doc._unsafe.append(
+                    f"`{command or '...'}`, which can change or stop the shell ({where})"
+                )
             if head not in _HARMLESS:
+                shown = text[words[0].start : words[-1].end].split("\n")[0][:40]
                 doc.warnings.append(f"{where} runs `{shown}`: it may change {variable} unseen")
+            keep = command in _SPECIAL or command is None  # None: may expand to no command at all
+            found = found[: found.index(None)] if keep else []
         for a in filter(None, found):
             if a.name == "IFS":
                 doc._unsafe.append(f"a changed IFS ({where})")
@@ -453,7 +498,7 @@ def parse(path: Path, data: bytes, variable: str = "DOCKER_OPTS") -> DockerOpts:
             note = f"{path}: {a.name} refers to itself: systemd's EnvironmentFile= cannot expand it"
             doc.warnings += [note] if self_ref and note not in doc.warnings else []
     for n in names:
-        doc._flat += [_Ch(" ", -1, -1)] if doc._flat else []  # "$OPTIONS $INSECURE_REGISTRY"
+        doc._flat += [_Ch(" ", -1, -1)] if n != variable else []  # "$OPTIONS $INSECURE_REGISTRY"
         doc._bounds[n] = (len(doc._flat), len(doc._flat) + len(flats[n]))
         doc._flat += flats[n]
         if any(a.vs in conditional for a in doc._chains[n]):
