@@ -174,6 +174,18 @@ def migrate_cmd(
     _run("migrate", ops.migrate, apply=apply, dry_run=dry_run, show_diff=diff or dry_run)
 
 
+@app.command("fix")
+def fix_cmd(
+    apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
+    diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
+) -> None:
+    """Rewrite --insecure-registries=a,b and comma lists in DOCKER_OPTS as repeated flags."""
+    from dockercfg import ops
+
+    _run("fix", ops.fix, apply=apply, dry_run=dry_run, show_diff=diff or dry_run)
+
+
 @app.command("validate")
 def validate(
     file: Optional[str] = typer.Argument(None, metavar="[FILE]", help="Default: the live file"),

@@ -169,6 +169,8 @@ def require_valid(result: Result, problems: list[Problem]) -> None:
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         hint = f"; {first.hint}" if first.hint else ""
+        if first.code in ("unknown-flag", "comma-list"):
+            hint += " (`dockercfg fix` does this)"
         raise ConfigInvalid(
             f"{first.path + ': ' if first.path else ''}{first.message}{hint}{more};"
             " nothing was written",
@@ -474,4 +476,31 @@ def rollback(opts: Options, to: str | None = None, apply: str = "auto") -> Resul
         result.diff = unified_diff(host.shown_path, before, targets.text_of(doc))
         result.data["restored_from"] = str(source)
         commit(host, [Edit(host.config_path, host.shown_path, before, doc)], apply, OWNED, result)
+    return result
+
+
+def fix(opts: Options, apply: str = "auto", dry_run: bool = False) -> Result:
+    """`dockercfg fix`: rewrite the wrong-but-common flag forms (`--insecure-registries=a,b`,
+    comma lists) in DOCKER_OPTS/OPTIONS as the repeated flags dockerd understands."""
+    host = detect(opts, want_service=not dry_run and apply != "none")
+    result = Result(command="fix", target=host.target, file=host.shown_path)
+    if host.is_json:
+        raise UsageError(
+            f"fix rewrites DOCKER_OPTS-style flags; {host.shown_path} is daemon.json"
+            " (see `dockercfg validate` for its problems)"
+        )
+    with safefile.lock(host.config_path):
+        before = safefile.read_bytes(host.config_path)
+        doc = targets.load(host, before or b"")
+        fixed = doc.fix_common_mistakes()
+        result.warnings += fixed.warnings
+        if fixed.render() == doc.render():
+            return result
+        result.changed = True
+        result.diff = unified_diff(host.shown_path, before, targets.text_of(fixed))
+        require_valid(result, check_config(host, fixed))
+        if dry_run:
+            result.data["dry_run"] = True
+            return result
+        commit(host, [Edit(host.config_path, host.shown_path, before, fixed)], apply, OWNED, result)
     return result

@@ -291,3 +291,20 @@ def test_docker_opts_target_edits_flags_and_keeps_the_rest(tmp_path):
     assert again["changed"] is False
     bad = run_cli("add-insecure", "$(reboot)", root=root)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_wrong_flag_forms_are_refused_and_fix_rewrites_them(tmp_path):
+    text = 'DOCKER_OPTS="--dns 1.1.1.1 --insecure-registries=a.test:5000,b.test:5000"\n'
+    root = build(tmp_path, {"/etc/init.d/docker": "#!/bin/sh\n", "/etc/default/docker": text})
+    refused = run_cli("add-insecure", "c.test:5000", root=root)
+    assert refused.returncode == 1 and "dockercfg fix" in refused.stderr
+    assert (root / "etc/default/docker").read_text() == text
+    assert run_cli("validate", root=root).returncode == 1
+    fixed = run_cli("fix", "--json", root=root)
+    assert fixed.returncode == 0 and json.loads(fixed.stdout)["changed"] is True
+    assert (root / "etc/default/docker").read_text() == (
+        'DOCKER_OPTS="--dns 1.1.1.1 --insecure-registry a.test:5000'
+        ' --insecure-registry b.test:5000"\n'
+    )
+    assert run_cli("validate", root=root).returncode == 0
+    assert json.loads(run_cli("fix", "--json", root=root).stdout)["changed"] is False
