@@ -6,6 +6,7 @@ never at import time: `dockercfg --help` must start fast.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -262,5 +263,10 @@ def hoist_global_options(argv: List[str]) -> List[str]:
 def main(argv: Optional[List[str]] = None) -> None:
     from dockercfg import output
 
+    if "_DOCKERCFG_COMPLETE" in os.environ:
+        # Shell completion: typer registers its completion classes only with add_completion.
+        from typer.completion import completion_init
+
+        completion_init()
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv)) or ["--help"]
     sys.exit(output.run_click(typer.main.get_command(app), args, json_mode="--json" in args))

@@ -26,9 +26,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import click  # noqa: E402
-import click.shell_completion  # noqa: E402
 import typer  # noqa: E402
+
+try:  # typer >= 0.26 carries its own copy of click
+    from types import SimpleNamespace
+
+    from typer._click import core as _core  # noqa: E402
+    from typer._click import shell_completion as _completion  # noqa: E402
+
+    click = SimpleNamespace(Context=_core.Context, shell_completion=_completion)
+except ImportError:
+    import click  # noqa: E402
+    import click.shell_completion  # noqa: E402
 
 from dockercfg import __version__, errors  # noqa: E402
 from dockercfg.cli import app  # noqa: E402
@@ -65,7 +74,7 @@ def _options(command: click.Command, ctx: click.Context) -> list[tuple[str, str]
     for param in command.get_params(ctx):
         if getattr(param, "hidden", False):
             continue
-        if isinstance(param, click.Argument):
+        if param.param_type_name == "argument":
             out.append((_metavar(param, ctx), getattr(param, "help", None) or ""))
             continue
         record = param.get_help_record(ctx)
@@ -178,6 +187,9 @@ def completion_script(group: click.Group, shell: str, style: str) -> str:
 
 
 def main() -> None:
+    from typer.completion import completion_init
+
+    completion_init()  # typer's completion classes (bash, zsh, fish) into click's registry
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "packaging"
     group = typer.main.get_command(app)
     (out / "man").mkdir(parents=True, exist_ok=True)
