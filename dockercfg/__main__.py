@@ -1,3 +1,3 @@
-from dockercfg.cli import main
+from dockercfg.entry import main
 
 main()

@@ -124,6 +124,12 @@ class _VersionProbe:
 
     def __init__(self, root: Path) -> None:
         self.proc: subprocess.Popen | None = None
+        if root == facts.LIVE:
+            from dockercfg import entry
+
+            self.proc, entry.early_version_probe = entry.early_version_probe, None
+            if self.proc is not None:
+                return
         binary = "dockerd" if root == facts.LIVE else str(facts.inside(root, "/usr/bin/dockerd"))
         try:
             self.proc = subprocess.Popen(
@@ -384,6 +390,11 @@ class _Detection:
     # -- helpers ----------------------------------------------------------------------------------
 
     def _running(self):
+        if not hasattr(self, "_running_cache"):
+            self._running_cache = self._find_running()
+        return self._running_cache
+
+    def _find_running(self):
         if self.init in ("sysvinit", "upstart") and self.root == facts.LIVE:
             pid = self._pidfile_pid()
             if pid:
