@@ -81,86 +81,44 @@ def _run(command: str, operation, *args, show_diff: bool = False, **kwargs) -> N
     )
 
 
-def _mutation(
-    command: str,
-    key: str,
-    add: bool,
-    values: List[str],
-    apply: str,
-    dry_run: bool,
-    diff: bool,
-    migrate: bool = False,
-) -> None:
-    from dockercfg import ops
+ADDRESS_HELP = "host, host:port, IP, [IPv6]:port or CIDR"
+MIRROR_HELP = "http:// or https:// URL of the mirror"
 
-    _run(
-        command,
-        ops.mutate,
-        command,
-        (key, add, values),
-        apply=apply,
-        dry_run=dry_run,
-        migrate=migrate,
-        show_diff=diff or dry_run,
-    )
+# name, daemon.json key, add?, metavar, argument help, command help
+MUTATIONS = (
+    ("add-insecure", "insecure-registries", True, "ADDR...", ADDRESS_HELP,
+     "Let dockerd talk plain HTTP (or unverified TLS) to these registries."),
+    ("remove-insecure", "insecure-registries", False, "ADDR...", ADDRESS_HELP,
+     "Stop treating these registries as insecure."),
+    ("add-mirror", "registry-mirrors", True, "URL...", MIRROR_HELP,
+     "Pull Docker Hub images through these mirrors."),
+    ("remove-mirror", "registry-mirrors", False, "URL...", MIRROR_HELP,
+     "Stop using these registry mirrors."),
+)  # fmt: skip
 
 
-@app.command("add-insecure")
-def add_insecure(
-    addresses: List[str] = typer.Argument(
-        ..., metavar="ADDR...", help="host, host:port, IP, [IPv6]:port or CIDR"
-    ),
-    apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
-    diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
-    migrate: bool = typer.Option(False, "--migrate", help=MIGRATE_HELP),
-) -> None:
-    """Let dockerd talk plain HTTP (or unverified TLS) to these registries."""
-    _mutation("add-insecure", "insecure-registries", True, addresses, apply, dry_run, diff, migrate)
+def _register_mutation(name: str, key: str, add: bool, metavar: str, arg_help: str, doc: str):
+    """One typer command per mutation; they differ only in the key, the verb and the help."""
+
+    def command(
+        values: List[str] = typer.Argument(..., metavar=metavar, help=arg_help),
+        apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
+        diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
+        migrate: bool = typer.Option(False, "--migrate", help=MIGRATE_HELP),
+    ) -> None:
+        from dockercfg import ops
+
+        _run(name, ops.mutate, name, (key, add, values), apply=apply, dry_run=dry_run,
+             migrate=migrate, show_diff=diff or dry_run)  # fmt: skip
+
+    command.__doc__ = doc
+    command.__name__ = name.replace("-", "_")
+    app.command(name)(command)
 
 
-@app.command("remove-insecure")
-def remove_insecure(
-    addresses: List[str] = typer.Argument(
-        ..., metavar="ADDR...", help="host, host:port, IP, [IPv6]:port or CIDR"
-    ),
-    apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
-    diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
-    migrate: bool = typer.Option(False, "--migrate", help=MIGRATE_HELP),
-) -> None:
-    """Stop treating these registries as insecure."""
-    _mutation(
-        "remove-insecure", "insecure-registries", False, addresses, apply, dry_run, diff, migrate
-    )
-
-
-@app.command("add-mirror")
-def add_mirror(
-    urls: List[str] = typer.Argument(
-        ..., metavar="URL...", help="http:// or https:// URL of the mirror"
-    ),
-    apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
-    diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
-    migrate: bool = typer.Option(False, "--migrate", help=MIGRATE_HELP),
-) -> None:
-    """Pull Docker Hub images through these mirrors."""
-    _mutation("add-mirror", "registry-mirrors", True, urls, apply, dry_run, diff, migrate)
-
-
-@app.command("remove-mirror")
-def remove_mirror(
-    urls: List[str] = typer.Argument(
-        ..., metavar="URL...", help="http:// or https:// URL of the mirror"
-    ),
-    apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
-    diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
-    migrate: bool = typer.Option(False, "--migrate", help=MIGRATE_HELP),
-) -> None:
-    """Stop using these registry mirrors."""
-    _mutation("remove-mirror", "registry-mirrors", False, urls, apply, dry_run, diff, migrate)
+for _spec in MUTATIONS:
+    _register_mutation(*_spec)
 
 
 @app.command("migrate")
