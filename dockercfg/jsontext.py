@@ -67,6 +67,9 @@ class ParsedConfig:
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)
     encoding: str = "utf-8"
     text: str = ""  # the decoded text, without the BOM
+    # White space other than JSON's (U+00A0, U+2028, \v, ...) around the value: dockerd trims it
+    # since 23.0 (bytes.TrimSpace); 20.10 fails with "invalid character".
+    loose_space: bool = field(default=False, compare=False)
 
 
 PathPart = Union[str, int]
@@ -105,8 +108,9 @@ def parse_config(data: bytes, source: str) -> ParsedConfig:
         start += 1
     while end > start and text[end - 1] in _GO_SPACE:
         end -= 1
+    loose = any(c not in " \t\r\n" for c in text[:start] + text[end:])
     if start == end:
-        return ParsedConfig({}, had_bom, True, encoding=encoding, text=text)
+        return ParsedConfig({}, had_bom, True, encoding=encoding, text=text, loose_space=loose)
     scanner = _Scanner(text, source, start, end)
     value = scanner.parse()
     if not isinstance(value, dict):
@@ -123,6 +127,7 @@ def parse_config(data: bytes, source: str) -> ParsedConfig:
         scanner.positions,
         encoding=encoding,
         text=text,
+        loose_space=loose,
     )
 
 

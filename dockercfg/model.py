@@ -167,10 +167,13 @@ def normalize_insecure(raw: str) -> Normalized:
         value = rest
     net = _parse_prefix(value)
     if net is not None:
-        # Go prints IPv4-mapped addresses as ::ffff:a.b.c.d (Python < 3.13 in hex), and the
-        # daemon's /info must compare equal to what we store.
+        # An IPv4-mapped prefix is an IPv4 prefix to dockerd: up to v28 net.ParseCIDR keeps a
+        # 16-byte net.IPNet that /info prints as "10.1.0.0/16" (checked against a live 20.10),
+        # and from v29 netip's isSecureIndex compares Unmap()ed addresses, which only the IPv4
+        # form matches. Store that form, so the file means what the user meant and /info
+        # compares equal after the same normalisation.
         mapped = getattr(net.network_address, "ipv4_mapped", None)
-        value = f"::ffff:{mapped}/{net.prefixlen}" if mapped else str(net)
+        value = f"{mapped}/{net.prefixlen - 96}" if mapped else str(net)
     else:
         error = _host_port_error(value)
         if error:

@@ -227,7 +227,7 @@ def restore(path: Path, backup_file: Path) -> None:
 
 def remove(path: Path) -> None:
     """Delete the file (a symlink's final target, keeping the link); absent is fine."""
-    target = final_target(path)
+    target = _trusted_target(path)
     shown = _shown(path, target)
     try:
         os.unlink(target)
@@ -260,8 +260,43 @@ def _shown(path: Path, target: Path) -> str:
     return str(path) if target == path else f"{path} (-> {target})"
 
 
-def _write(path: Path, data: bytes, fallback: os.stat_result | None) -> None:
+def _trusted_target(path: Path) -> Path:
+    """final_target(path), refused when a symlink leads somewhere another user controls.
+
+    Whoever can change the file (or swap files in its directory) decides what dockerd runs
+    with, so as root a symlink is followed only to a file and directory owned by root (as another
+    user: by that user) that nobody else may write.
+    """
     target = final_target(path)
+    if target == path:
+        return target
+    me = os.geteuid()
+    for what, where in (("file", target), ("directory", target.parent)):
+        try:
+            st = os.stat(where)
+        except FileNotFoundError:
+            continue  # a dangling link: the directory check still applies
+        except OSError as err:
+            raise _problem(f"access {path}", err) from None
+        owner = "root" if me == 0 else f"uid {me}"
+        if st.st_uid not in (0, me):
+            reason = f"it is owned by uid {st.st_uid}, not {owner}"
+        elif st.st_mode & 0o002:
+            reason = "anyone may write it"
+        elif st.st_mode & 0o020 and st.st_gid not in (0, os.getegid()):
+            reason = f"group {st.st_gid} may write it"
+        else:
+            continue
+        raise EnvironmentProblem(
+            f"refusing to follow the symlink {path} -> {target}: the {what} {where} is not"
+            f" safe ({reason}), and whoever can change it controls dockerd; make {owner} its only"
+            " writer, or replace the symlink with the file"
+        )
+    return target
+
+
+def _write(path: Path, data: bytes, fallback: os.stat_result | None) -> None:
+    target = _trusted_target(path)
     shown = _shown(path, target)
     if not data:
         raise EnvironmentProblem(f"refusing to write an empty file to {shown}")

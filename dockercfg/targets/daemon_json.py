@@ -19,13 +19,15 @@ MIRRORS_KEY = "registry-mirrors"
 OWNED_KEYS = (INSECURE_KEY, MIRRORS_KEY)
 
 _WS = re.compile(r"[ \t\r\n]*")
-_DECODER = json.JSONDecoder()
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_SCALAR = re.compile(r"[^,:\[\]{}\" \t\r\n]+")  # a number, true, false or null
 
 
 @dataclass
 class _Member:
     key: str
     key_start: int  # offset of the opening quote of the key
+    key_end: int  # offset just past its closing quote
     value_start: int
     value_end: int
 
@@ -74,18 +76,46 @@ def parse(path: Path, data: bytes) -> DaemonJson:
         raise EnvironmentProblem(
             f"{err}; refusing to edit a file dockerd cannot read (fix it, or restore a backup)"
         ) from None
-    text = parsed.text
+    text = _strict_edges(parsed.text)
     doc = DaemonJson(path=path, text=text, value=parsed.value, had_bom=parsed.had_bom)
     if parsed.had_bom:
         doc.warnings.append(f"{path} starts with a byte-order mark; it is dropped on write")
+    if text != parsed.text:
+        doc.warnings.append(
+            f"{path} has white space around the JSON object that dockerd before 23.0 rejects"
+            " (not space, tab or newline); it is dropped on write"
+        )
+    for key in OWNED_KEYS:
+        count = sum(1 for dup, _line, _col in parsed.duplicates if dup == key)
+        if count:
+            doc.warnings.append(
+                f"{path}: {key} is given {count} times and dockerd uses only the last one;"
+                " dockercfg keeps only that one when it changes the key"
+            )
     if not parsed.was_empty:
         doc.members, doc.close_brace = _scan_members(text)
     return doc
 
 
+def _strict_edges(text: str) -> str:
+    """Drop the white space around the object that Go's bytes.TrimSpace (dockerd >= 23) allows
+    but JSON does not (U+00A0, U+2028, \\v, ...): dockerd 20.10 fails on it."""
+    from dockercfg.jsontext import _GO_SPACE
+
+    start, end = 0, len(text)
+    while start < end and text[start] in _GO_SPACE:
+        start += 1
+    while end > start and text[end - 1] in _GO_SPACE:
+        end -= 1
+    json_space = " \t\r\n"
+    head = "".join(c for c in text[:start] if c in json_space)
+    tail = "".join(c for c in text[end:] if c in json_space)
+    return head + text[start:end] + tail
+
+
 def _scan_members(text: str) -> tuple[list[_Member], int]:
-    """Offsets of each top-level member, found with the stdlib decoder (the text is valid JSON)."""
-    pos = _WS.match(text, 0).end() + 1  # past "{"
+    """Offsets of each top-level member, found by scanning (the text is known to be valid JSON)."""
+    pos = text.index("{") + 1  # only white space comes before it
     members = []
     while True:
         pos = _WS.match(text, pos).end()
@@ -94,12 +124,36 @@ def _scan_members(text: str) -> tuple[list[_Member], int]:
         if text[pos] == ",":
             pos = _WS.match(text, pos + 1).end()
         key_start = pos
-        key, pos = json.decoder.scanstring(text, pos + 1)
-        pos = _WS.match(text, pos).end() + 1  # past ":"
+        key, key_end = json.decoder.scanstring(text, pos + 1)
+        pos = _WS.match(text, key_end).end() + 1  # past ":"
         value_start = _WS.match(text, pos).end()
-        _, value_end = _DECODER.raw_decode(text, value_start)
-        members.append(_Member(key, key_start, value_start, value_end))
+        value_end = _value_end(text, value_start)
+        members.append(_Member(key, key_start, key_end, value_start, value_end))
         pos = value_end
+
+
+def _value_end(text: str, pos: int) -> int:
+    """The offset just past the JSON value at pos, in text already known to be valid.
+
+    Only skipped, not decoded: json.JSONDecoder fails on integers of more than 4300 digits and
+    recurses on nesting, both of which dockerd's decoder (and jsontext) accept.
+    """
+    depth = 0
+    while True:
+        char = text[pos]
+        if char == '"':
+            pos = _STRING.match(text, pos).end()
+        elif char in "[{":
+            depth, pos = depth + 1, pos + 1
+        elif char in "]}":
+            depth, pos = depth - 1, pos + 1
+        elif char in ",: \t\r\n":
+            pos += 1
+            continue
+        else:
+            pos = _SCALAR.match(text, pos).end()
+        if depth == 0:
+            return pos
 
 
 def _newline(text: str) -> str:
@@ -138,9 +192,15 @@ def _set_member(doc: DaemonJson, key: str, items: list[str]) -> str:
         multiline = "\n" in old_value or (old_value.strip() in ("[]", "null") and multiline_object)
         indent = _line_indent(text, member.key_start)
         new_value = _render_list(items, indent, multiline and bool(items), nl)
-        return text[: member.value_start] + new_value + text[member.value_end :]
+        text = text[: member.value_start] + new_value + text[member.value_end :]
+        # The earlier duplicates dockerd ignores go, right to left so offsets stay valid; each
+        # has a later member, whose key takes its place.
+        following = {id(a): b for a, b in zip(doc.members, doc.members[1:])}
+        for dup in reversed(existing[:-1]):
+            text = text[: dup.key_start] + text[following[id(dup)].key_start :]
+        return text
     last, first = doc.members[-1], doc.members[0]
-    colon = text[text.find(":", first.key_start + len(json.dumps(first.key))) : first.value_start]
+    colon = text[first.key_end : first.value_start]  # the file's own spacing around ":"
     indent = _line_indent(text, last.key_start)
     separator = f",{nl}{indent}" if multiline_object else ", "
     new_value = _render_list(items, indent, multiline_object, nl)

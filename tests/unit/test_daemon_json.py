@@ -84,10 +84,10 @@ def test_unicode_and_escapes_in_other_keys_survive():
     assert out.startswith('{"labels": ["n\\u00e9=1", "x=\\"q\\""], "debug": true')
 
 
-def test_duplicate_key_edits_the_last_one_like_go():
-    text = '{"insecure-registries": ["x"], "insecure-registries": ["y"]}'
+def test_duplicate_key_edits_the_last_one_like_go_and_drops_the_ignored_ones():
+    text = '{"insecure-registries": ["x"], "debug": true, "insecure-registries": ["y"]}'
     out = edit(text, INSECURE_KEY, ["z"])
-    assert out == '{"insecure-registries": ["x"], "insecure-registries": ["z"]}'
+    assert out == '{"debug": true, "insecure-registries": ["z"]}'
 
 
 def test_unparsable_file_is_refused_with_line_and_column():

@@ -140,7 +140,7 @@ def test_registry_state_normalises_and_tolerates_odd_shapes():
         }
     }
     state = registry_state(info)
-    assert state.insecure_cidrs == ["10.0.0.0/8", "::ffff:10.1.0.0/112"]
+    assert state.insecure_cidrs == ["10.0.0.0/8", "10.1.0.0/16"]
     assert state.insecure_names == ["a.test"]  # missing Secure is not "insecure"
     assert state.mirrors == ["https://m1.example.com/", "http://m2:5000/"]
     assert registry_state({}) == RegistryState()
