@@ -146,11 +146,16 @@ def _effective(host: Host, doc) -> tuple[dict, list[str], str]:
 def check_config(host: Host, doc) -> list[Problem]:
     """Everything dockerd would reject, found before the file is written."""
     from dockercfg.conflicts import find_conflicts, flag_settings
-    from dockercfg.validate import dockerd_validate, validate_config
+    from dockercfg.validate import dockerd_validate, validate_bytes
 
     version = host.dockerd_version or _newest()
     config, flags, source = _effective(host, doc)
-    problems = list(validate_config(doc.value, version=version)) if host.is_json else []
+    # The bytes, not just the value: duplicate keys, a BOM or an empty file matter to dockerd.
+    problems = (
+        validate_bytes(doc.render(), source=host.shown_path, version=version)
+        if host.is_json
+        else []
+    )
     problems += list(getattr(doc, "problems", []))
     json_file = host.shown_path if host.is_json else "/etc/docker/daemon.json"
     problems += find_conflicts(config, flag_settings(flags), file=json_file, source=source)
@@ -307,19 +312,32 @@ def commit(host: Host, edits: list[Edit], apply: str, keys: list[str], result: R
     try:
         apply_and_verify(host, edits[0].after, apply, keys, result)
     except DockercfgError as failure:
-        try:
-            _restore_all(edits)
-            restored = "restored " + ", ".join(
-                f"{e.shown}" + (f" (backup {e.backup})" if e.backup else "") for e in edits
-            )
-            old = targets.load(host, edits[0].before or b"")
-            host.flags_override = None  # the restored files bring their flags back
-            result.applied = result.verified = None
-            apply_and_verify(host, old, "restart" if apply == "restart" else "auto", [], result)
-            state = f"{restored}; dockerd is running with it again"
-        except DockercfgError as second:
-            state = f"rollback also failed: {second.message}; check dockerd now"
-        raise ApplyFailed(f"{failure.message}; {state}", problems=result.problems) from None
+        raise ApplyFailed(
+            f"{failure.message}; {_roll_back(host, edits, apply, result)}", problems=result.problems
+        ) from None
+
+
+def _roll_back(host: Host, edits: list[Edit], apply: str, result: Result) -> str:
+    """Restore every file, apply again, and say exactly what state the host is left in."""
+    from dockercfg.engine import Engine
+
+    files = ", ".join(e.shown + (f" (backup {e.backup})" if e.backup else "") for e in edits)
+    try:
+        _restore_all(edits)
+    except DockercfgError as err:
+        return f"could not restore {files}: {err.message}; the new file is still in place"
+    old = targets.load(host, edits[0].before or b"")
+    host.flags_override = None  # the restored files bring their flags back
+    result.applied = result.verified = None
+    try:
+        apply_and_verify(host, old, "restart" if apply == "restart" else "auto", [], result)
+    except ApplyFailed as unverified:
+        return f"restored {files} and re-applied it, but could not verify it: {unverified.message}"
+    except DockercfgError as second:
+        running = Engine(host.socket, timeout=2).ping()
+        daemon = "dockerd is running" if running else "dockerd is not running: check dockerd now"
+        return f"restored {files}, but re-applying it failed: {second.message}; {daemon}"
+    return f"restored {files}; dockerd is running with it again"
 
 
 def mutate(
@@ -340,8 +358,9 @@ def mutate(
     result = Result(command=command, target=host.target, file=host.shown_path)
     values = parse_values(key, raw_values, host.dockerd_version or _newest(), result.warnings)
     with ExitStack() as stack:
-        stack.enter_context(safefile.lock(host.config_path))
-        moved = _migration_edits(host, stack, result) if migrate else []
+        if not dry_run:  # a preview writes nothing: every write is an atomic rename anyway
+            stack.enter_context(safefile.lock(host.config_path))
+        moved = _migration_edits(host, stack, result, dry_run) if migrate else []
         before = safefile.read_bytes(host.config_path)
         doc = moved[0].after if moved else targets.load(host, before or b"")
         result.warnings += doc.warnings
@@ -362,7 +381,9 @@ def mutate(
     return result
 
 
-def _migration_edits(host: Host, stack: ExitStack, result: Result) -> list[Edit]:
+def _migration_edits(
+    host: Host, stack: ExitStack, result: Result, dry_run: bool = False
+) -> list[Edit]:
     """Registry flags from DOCKER_OPTS/OPTIONS into daemon.json: [daemon.json edit, opts edit]."""
     from dockercfg.targets.docker_opts import parse as parse_opts
 
@@ -373,7 +394,8 @@ def _migration_edits(host: Host, stack: ExitStack, result: Result) -> list[Edit]
         raise UsageError(
             "no DOCKER_OPTS/OPTIONS file passes flags to this dockerd: nothing to migrate"
         )
-    stack.enter_context(safefile.lock(source.file))
+    if not dry_run:
+        stack.enter_context(safefile.lock(source.file))
     opts_before = safefile.read_bytes(source.file)
     opts_doc = parse_opts(source.file, opts_before or b"", source.variable or "DOCKER_OPTS")
     json_before = safefile.read_bytes(host.config_path)
@@ -419,8 +441,9 @@ def migrate(opts: Options, apply: str = "auto", dry_run: bool = False) -> Result
     host = detect(opts, want_service=not dry_run and apply != "none")
     result = Result(command="migrate", target=host.target, file=host.shown_path)
     with ExitStack() as stack:
-        stack.enter_context(safefile.lock(host.config_path))
-        edits = _migration_edits(host, stack, result)
+        if not dry_run:
+            stack.enter_context(safefile.lock(host.config_path))
+        edits = _migration_edits(host, stack, result, dry_run)
         if not edits:
             return result
         result.changed = True

@@ -187,11 +187,6 @@ def test_a_socket_that_never_answers_ends_in_exit_4_with_the_file_restored(silen
     assert f"{silent.path} did not answer" in message, message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ops: when only the verification of the rollback fails, the message says"
-    " 'rollback also failed' although the previous file was restored and re-applied",
-)
 def test_a_socket_that_never_answers_is_reported_as_restored_but_unverified(silent_socket_run):
     message = last_line(silent_socket_run[0])
     assert "restored" in message and "rollback also failed" not in message, message
@@ -244,11 +239,6 @@ def test_dockerd_that_never_comes_back_leaves_the_old_file_and_says_so(never_bac
     assert "failed" in message and "check dockerd" in message, message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ops: 'rollback also failed: ...; check dockerd now' does not say that the"
-    " previous file WAS restored, nor that dockerd is now stopped",
-)
 def test_dockerd_that_never_comes_back_message_states_file_and_daemon(never_back_run):
     message = last_line(never_back_run[0])
     assert "restored" in message and "not running" in message, message

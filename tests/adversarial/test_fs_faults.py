@@ -143,11 +143,6 @@ def test_read_only_mount(tmp_path: Path):
     assert tree(tmp_path) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ops.mutate takes the write lock even for --dry-run, so a preview fails on a"
-    " read-only file system (and for non-root users) although it writes nothing",
-)
 def test_dry_run_works_on_a_read_only_mount(tmp_path: Path):
     conf = make_root(tmp_path, ORIGINAL)
     results = run_mounted(

@@ -94,10 +94,6 @@ def test_non_root_on_the_system_target_without_root_prefix():
         assert conf.read_bytes() == ORIGINAL
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ops.mutate takes the write lock even for --dry-run: a non-root preview is refused",
-)
 def test_non_root_can_preview_with_dry_run():
     require_root()
     with world_dir() as root:
