@@ -128,9 +128,9 @@ def migrate_cmd(
     diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
 ) -> None:
     """Move registry flags into daemon.json, so later changes need only a reload."""
-    from dockercfg import ops
+    from dockercfg import migration
 
-    _run("migrate", ops.migrate, apply=apply, dry_run=dry_run, show_diff=diff or dry_run)
+    _run("migrate", migration.migrate, apply=apply, dry_run=dry_run, show_diff=diff or dry_run)
 
 
 @app.command("fix")
@@ -140,9 +140,9 @@ def fix_cmd(
     diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
 ) -> None:
     """Rewrite --insecure-registries=a,b and comma lists in DOCKER_OPTS as repeated flags."""
-    from dockercfg import ops
+    from dockercfg import migration
 
-    _run("fix", ops.fix, apply=apply, dry_run=dry_run, show_diff=diff or dry_run)
+    _run("fix", migration.fix, apply=apply, dry_run=dry_run, show_diff=diff or dry_run)
 
 
 @app.command("validate")

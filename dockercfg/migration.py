@@ -1,0 +1,126 @@
+"""Registry flags in DOCKER_OPTS/OPTIONS files: move them into daemon.json (`migrate`), or
+rewrite their wrong-but-common forms (`fix`). Both run through the one transaction in ops.py.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+from dockercfg import safefile, targets
+from dockercfg.detect import Host, Options, detect
+from dockercfg.errors import UsageError
+from dockercfg.ops import (
+    OWNED,
+    Edit,
+    Result,
+    changed_list,
+    check_config,
+    commit,
+    normalized,
+    require_valid,
+    unified_diff,
+)
+
+
+def migration_edits(
+    host: Host, stack: ExitStack, result: Result, dry_run: bool = False
+) -> list[Edit]:
+    """Registry flags from DOCKER_OPTS/OPTIONS into daemon.json: [daemon.json edit, opts edit]."""
+    from dockercfg.targets.docker_opts import parse as parse_opts
+
+    if not host.is_json:
+        raise UsageError("--migrate moves flags into daemon.json: use it with a daemon.json target")
+    source = next((s for s in host.flag_sources if s.file is not None), None)
+    if source is None:
+        raise UsageError(
+            "no DOCKER_OPTS/OPTIONS file passes flags to this dockerd: nothing to migrate"
+        )
+    if not dry_run:
+        stack.enter_context(safefile.lock(source.file))
+    opts_before = safefile.read_bytes(source.file)
+    opts_doc = parse_opts(source.file, opts_before or b"", source.variable or "DOCKER_OPTS")
+    json_before = safefile.read_bytes(host.config_path)
+    json_doc = targets.load(host, json_before or b"")
+    moved = False
+    for key in OWNED:
+        flagged = opts_doc.get_list(key)
+        if not flagged:
+            continue
+        merged = changed_list(
+            json_doc.get_list(key), True, [normalized(key, v) for v in flagged], key
+        )
+        json_doc = json_doc.with_list(key, merged if merged is not None else json_doc.get_list(key))
+        opts_doc = opts_doc.with_list(key, [])
+        moved = True
+    if not moved:
+        return []
+    # Once dockerd restarts, its flags no longer include the migrated ones.
+    host.flags_override = _without_registry_flags(host.flags())
+    result.warnings.append(f"moved registry flags from {source.where} into {host.shown_path}")
+    return [
+        Edit(host.config_path, host.shown_path, json_before, json_doc),
+        Edit(source.file, source.where, opts_before, opts_doc),
+    ]
+
+
+def _without_registry_flags(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in ("--insecure-registry", "--registry-mirror"):
+            skip = "=" not in arg
+            continue
+        out.append(arg)
+    return out
+
+
+def migrate(opts: Options, apply: str = "auto", dry_run: bool = False) -> Result:
+    """`dockercfg migrate`: registry flags into daemon.json, so later changes only need a reload."""
+    host = detect(opts, want_service=not dry_run and apply != "none")
+    result = Result(command="migrate", target=host.target, file=host.shown_path)
+    with ExitStack() as stack:
+        if not dry_run:
+            stack.enter_context(safefile.lock(host.config_path))
+        edits = migration_edits(host, stack, result, dry_run)
+        if not edits:
+            return result
+        result.changed = True
+        result.diff = "".join(
+            unified_diff(e.shown, e.before, targets.text_of(e.after)) for e in edits
+        )
+        require_valid(result, check_config(host, edits[0].after))
+        if dry_run:
+            result.data["dry_run"] = True
+            return result
+        commit(host, edits, "restart" if apply in ("auto", "reload") else apply, OWNED, result)
+    return result
+
+
+def fix(opts: Options, apply: str = "auto", dry_run: bool = False) -> Result:
+    """`dockercfg fix`: rewrite the wrong-but-common flag forms (`--insecure-registries=a,b`,
+    comma lists) in DOCKER_OPTS/OPTIONS as the repeated flags dockerd understands."""
+    host = detect(opts, want_service=not dry_run and apply != "none")
+    result = Result(command="fix", target=host.target, file=host.shown_path)
+    if host.is_json:
+        raise UsageError(
+            f"fix rewrites DOCKER_OPTS-style flags; {host.shown_path} is daemon.json"
+            " (see `dockercfg validate` for its problems)"
+        )
+    with safefile.lock(host.config_path):
+        before = safefile.read_bytes(host.config_path)
+        doc = targets.load(host, before or b"")
+        fixed = doc.fix_common_mistakes()
+        result.warnings += fixed.warnings
+        if fixed.render() == doc.render():
+            return result
+        result.changed = True
+        result.diff = unified_diff(host.shown_path, before, targets.text_of(fixed))
+        require_valid(result, check_config(host, fixed))
+        if dry_run:
+            result.data["dry_run"] = True
+            return result
+        commit(host, [Edit(host.config_path, host.shown_path, before, fixed)], apply, OWNED, result)
+    return result
