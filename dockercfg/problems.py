@@ -22,7 +22,10 @@ class Problem:
         return self.severity == ERROR
 
     def render(self) -> str:
-        where = f"{self.path}: " if self.path else ""
+        """One line: the path is escaped and clipped (it may hold a key from the file)."""
+        from dockercfg.model import _s
+
+        where = f"{_s(self.path)}: " if self.path else ""
         tail = f" ({self.hint})" if self.hint else ""
         return f"{self.severity}: {where}{self.message}{tail}"
 

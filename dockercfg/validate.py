@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from dockercfg.model import _q, _s
 from dockercfg.problems import ERROR, WARNING, Problem
 from dockercfg.versions import NEWEST, Version, format_version, parse_version
 
@@ -66,9 +67,34 @@ def validate_bytes(
         else:
             message = "the file is empty: dockerd 23.0+ reads it as {}, older dockerd fails on it"
         problems.append(Problem("empty-file", source, message, severity, 'write "{}" instead'))
+    if old and not parsed.was_empty:
+        problems += _loose_space_problems(parsed.text, source, version)
     problems += _duplicate_problems(parsed.duplicates)
     problems += validate_config(parsed.value, version=version, platform=platform)
     return problems
+
+
+def _loose_space_problems(text: str, source: str, version: Version) -> list[Problem]:
+    """Unicode white space before the object: dockerd < 23.0 decodes the file as it is and fails.
+
+    (White space after the object is harmless there: Go's json.Decoder stops after one value.)
+    """
+    from dockercfg.jsontext import _GO_SPACE, quote_char
+
+    start = 0
+    while start < len(text) and text[start] in _GO_SPACE:
+        start += 1
+    loose = next((ch for ch in text[:start] if ch not in " \t\r\n"), None)
+    if loose is None:
+        return []
+    # Go reports the first byte of the UTF-8 sequence, as a rune: U+00A0 gives 'Â'.
+    first = chr(loose.encode("utf-8", "surrogatepass")[0])
+    message = (
+        f"{_dockerd(version)} fails on white space other than JSON's before the object"
+        f" (invalid character {quote_char(first)} looking for beginning of value)"
+    )
+    hint = f"remove the U+{ord(loose):04X} at the start of the file"
+    return [Problem("unicode-space", source, message, ERROR, hint)]
 
 
 def _duplicate_problems(duplicates: list[tuple[str, int, int]]) -> list[Problem]:
@@ -118,6 +144,7 @@ def validate_config(
             typed[key] = item
     problems += schema_problems(typed)
     problems += _number_problems(value)
+    problems += _value_problems(value, version)
     problems += _proxy_problems(value, version, platform)
     problems += _registry_problems(value, version)
     both = "host-gateway-ip" in value and "host-gateway-ips" in value
@@ -133,18 +160,58 @@ def validate_config(
     return problems
 
 
+_LOG_LEVELS = frozenset({"panic", "fatal", "error", "warn", "warning", "info", "debug", "trace"})
+_COUNTS = {
+    "max-concurrent-downloads": "invalid max concurrent downloads",
+    "max-concurrent-uploads": "invalid max concurrent uploads",
+    "max-download-attempts": "invalid max download attempts",
+}
+# dockerd < 23.0 kept these as pointers and refused 0 download attempts too; later: negatives only.
+_ZERO_ATTEMPTS_OK_SINCE: Version = (23, 0, 0)
+
+
+def _value_problems(value: dict[str, Any], version: Version) -> list[Problem]:
+    """dockerd's value rules (daemon/config Validate): it refuses the whole file for these."""
+    problems: list[Problem] = []
+    labels = value.get("labels")
+    if isinstance(labels, list):
+        for index, label in enumerate(labels):
+            if isinstance(label, str) and "=" not in label:
+                message = f"bad attribute format: {_s(label)}"
+                hint = "labels are key=value"
+                problems.append(Problem("invalid-value", f"labels[{index}]", message, hint=hint))
+    level = value.get("log-level")
+    if isinstance(level, str) and level and level.lower() not in _LOG_LEVELS:
+        if version < LENIENT_DECODE_SINCE:
+            message = f"unable to parse logging level: {_s(level)}"
+        else:
+            message = f"invalid logging level: {_s(level)}"
+        hint = "one of panic, fatal, error, warn, info, debug, trace"
+        problems.append(Problem("invalid-value", "log-level", message, hint=hint))
+    for key, wording in _COUNTS.items():
+        count = value.get(key)
+        if not isinstance(count, int) or isinstance(count, bool):
+            continue
+        zero_bad = key == "max-download-attempts" and version < _ZERO_ATTEMPTS_OK_SINCE
+        if count < 0 or (count == 0 and zero_bad):
+            hint = "use a positive number" if zero_bad else "use 0 or a positive number"
+            problems.append(Problem("invalid-value", key, f"{wording}: {count}", hint=hint))
+    return problems
+
+
 def _key_problem(key: str, version: Version, platform: str) -> tuple[Problem | None, bool]:
     """What dockerd `version` makes of a top-level key, and whether its value is then decoded."""
     from dockercfg.schema import flag_only_key, key_info, rejected_field_hint
 
     dockerd = _dockerd(version)
     info = key_info(key)
+    shown = _s(key)
     if info is not None and not info.on_platform(platform, version):
-        message = f"{UNKNOWN}: {key} (Linux-only in {dockerd})"
+        message = f"{UNKNOWN}: {shown} (Linux-only in {dockerd})"
         return Problem("unknown-key", key, message, hint="remove the key"), False
     if info is not None and not info.added_by(version):
         since = format_version(info.since)
-        message = f"{UNKNOWN}: {key} (not known to {dockerd}; added in {since})"
+        message = f"{UNKNOWN}: {shown} (not known to {dockerd}; added in {since})"
         hint = f"upgrade dockerd to {since} or later, or remove the key"
         return Problem("unknown-key", key, message, hint=hint), False
     if info is not None and info.removed is not None and version >= info.removed:
@@ -152,7 +219,7 @@ def _key_problem(key: str, version: Version, platform: str) -> tuple[Problem | N
             message = f"{dockerd} refuses this key: {info.removed_message}"
         else:
             gone = format_version(info.unknown_since or info.removed)
-            message = f"{UNKNOWN}: {key} (removed in {gone})"
+            message = f"{UNKNOWN}: {shown} (removed in {gone})"
         hint = f'use "{info.use}" instead' if info.use else "remove the key"
         return Problem("removed-key", key, message, hint=hint), False
     if info is not None:
@@ -167,12 +234,12 @@ def _key_problem(key: str, version: Version, platform: str) -> tuple[Problem | N
     trap = flag_only_key(key)
     if trap is not None and trap.accepted_by(version, platform):
         message = (
-            f'"{key}" is a dockerd flag name, not a daemon.json key:'
+            f"{_q(key)} is a dockerd flag name, not a daemon.json key:"
             f" {dockerd} accepts it and silently ignores it"
         )
         hint = _suggestion(trap.use) if trap.use else trap.hint
         return Problem("ignored-key", key, message, hint=hint), False
-    message = f"{UNKNOWN}: {key}"
+    message = f"{UNKNOWN}: {shown}"
     hint = rejected_field_hint(key) or _did_you_mean(key, version, platform)
     if trap is not None and trap.use and version < trap.since:
         since = format_version(trap.since)
@@ -252,7 +319,7 @@ def _proxy_problems(value: dict[str, Any], version: Version, platform: str) -> l
             )
             problems.append(Problem("ignored-key", path, message))
         else:
-            problems.append(Problem("unknown-key", path, f"{UNKNOWN}: {sub}"))
+            problems.append(Problem("unknown-key", path, f"{UNKNOWN}: {_s(sub)}"))
     return problems
 
 

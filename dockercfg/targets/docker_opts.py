@@ -33,6 +33,8 @@ _BY_FLAG = {flag: key for key, flag in FLAGS.items()}
 _WRONG = {"--insecure-registries": INSECURE_KEY, "--registry-mirrors": MIRRORS_KEY}
 # RHEL docker.service: ExecStart=... $OPTIONS ... $ADD_REGISTRY $BLOCK_REGISTRY $INSECURE_REGISTRY
 RHEL_EXTRA = ("ADD_REGISTRY", "BLOCK_REGISTRY", "INSECURE_REGISTRY")
+SH = "/bin/sh"  # what init scripts source the file with: `sh -n` must accept it, before and after
+SH_TIMEOUT = 5.0
 SAFE_WORD = re.compile(r"[A-Za-z0-9._:/\[\]@%+=,-]+")
 # Everything an edit may write: safe words, blanks, our own quotes, and a new `NAME="..."` line.
 _RAW_OK = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:/[]@%+=,-_ '\"\n")
@@ -207,7 +209,9 @@ def _literal(text: str, start: int, end: int) -> str | None:
 
 def _assignment(text: str, word: _Word) -> _Assign | None:
     eq = next((k for k, c in enumerate(word.chars) if c.ch == "=" and not c.opaque), None)
-    name = _literal(text, word.start, word.chars[eq].start) if eq else None
+    # Only an unquoted, unescaped "=" makes an assignment: `NAME\=x` and `NAME"="x` are commands.
+    plain = eq and word.chars[eq].ctx == "" and text[word.chars[eq].start] == "="
+    name = _literal(text, word.start, word.chars[eq].start) if plain else None
     if not _NAME.fullmatch(name or "-"):
         return None
     vs, value = word.chars[eq].end, word.chars[eq + 1 :]
@@ -235,6 +239,7 @@ class DockerOpts:
     _words: list = field(default_factory=list, repr=False)  # (start, end) in _flat
     _occs: list = field(default_factory=list, repr=False)
     _unsafe: list = field(default_factory=list, repr=False)  # why editing is refused
+    _sh_checked: bool = field(default=False, repr=False)  # `sh -n` accepted the text
 
     def get_list(self, key: str) -> list[str] | None:
         """The key's values from its flags, in order, or None when no flag sets it."""
@@ -301,6 +306,9 @@ class DockerOpts:
     def _require_editable(self) -> None:
         if self._unsafe:
             raise self._refuse(self._unsafe[0])
+        if not self._sh_checked:
+            _require_sh_accepts(self.path, self.text, "")
+            self._sh_checked = True
 
     def _checked(self, key: str, value: str) -> str:
         """Only values the model accepts and that are inert in every quoting context are written."""
@@ -412,6 +420,9 @@ class DockerOpts:
         new = parse(self.path, text.encode("utf-8", "surrogateescape"), self.variable)
         if new.flags != planned or new._unsafe:
             raise self._refuse("a form that did not survive the self-check")
+        if text != self.text:
+            _require_sh_accepts(self.path, text, "the edited ")
+        new._sh_checked = True
         new.warnings += notes
         return new
 
@@ -423,6 +434,42 @@ def _quote(text: str, ctx: str) -> str:
 def _cr(text: str, c: _Ch) -> bool:
     """An unquoted carriage return ending an assignment line (a CRLF line ending)."""
     return c.ch == "\r" and c.ctx == "" and c.owner >= 0 and text[c.end : c.end + 1] in ("\n", "")
+
+
+def _sh_complaint(text: str) -> str | None:
+    """What `/bin/sh -n` (dash on Debian) says about the text; None when it parses, or when
+    /bin/sh is missing or cannot be run (the lexer's own checks still apply then)."""
+    import os
+    import subprocess
+
+    if not os.path.exists(SH):
+        return None
+    try:
+        done = subprocess.run(
+            [SH, "-n"],
+            input=text.encode("utf-8", "surrogateescape"),
+            capture_output=True,
+            timeout=SH_TIMEOUT,
+            env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"},
+        )
+    except subprocess.TimeoutExpired:
+        return f"`{SH} -n` gave no answer within {SH_TIMEOUT:g} s"
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+    if done.returncode == 0:
+        return None
+    said = done.stderr.decode("utf-8", "replace").strip().splitlines()
+    shown = "".join(ch if ch.isprintable() else "?" for ch in (said[0] if said else ""))[:200]
+    return shown or f"`{SH} -n` exited with status {done.returncode}"
+
+
+def _require_sh_accepts(path: Path, text: str, which: str) -> None:
+    complaint = _sh_complaint(text)
+    if complaint is not None:
+        raise EnvironmentProblem(
+            f"{path}: {SH} cannot read {which}file ({complaint}); refusing to edit a file the"
+            " shell cannot read"
+        )
 
 
 def _unreadable(path: Path, text: str, err: _Syntax) -> EnvironmentProblem:

@@ -132,7 +132,7 @@ typed_members = st.one_of(
     st.tuples(st.sampled_from(OWNED), st.lists(registry_values, max_size=3)),
     st.tuples(st.sampled_from(OWNED), json_values),
     st.tuples(st.just("debug"), st.booleans()),
-    # Values dockerd refuses although their type is right are an xfail test of their own
+    # Values dockerd refuses although their type is right have a test of their own
     # (test_values_dockerd_refuses_are_refused); here they are always good.
     st.tuples(st.just("log-level"), st.sampled_from(["debug", "info", "warn"])),
     st.tuples(st.just("max-concurrent-downloads"), st.integers(0, 10)),
@@ -327,15 +327,9 @@ def test_any_bytes_decode_or_are_refused_with_a_position(data: bytes, version_te
     else:
         assert parsed is not None and plain(doc.value) == plain(parsed.value)
     for problem in validate_bytes(data, source="daemon.json", version=parse_version(version_text)):
-        problem.render()  # one clipped line each: see the xfail test below
+        problem.render()  # one clipped line each: see the test below
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="validate.py puts top-level keys into messages raw and unclipped: a key with a"
-    " newline or an escape sequence breaks the one-line output (and reaches the terminal);"
-    " a 20 kB key gives a 40 kB line",
-)
 @pytest.mark.parametrize(
     "key",
     ["a\nb", "\u001b[2J\u001b[31mred", "\r", "k" * 20_000],
@@ -434,7 +428,7 @@ def check_run(
     key, add = COMMANDS[command]
     assert after and not after.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"))
     old, new = parse_config(before, "old"), parse_config(after, "new")
-    # Our validator accepts the file (duplicate keys the file already had excepted: see the xfail
+    # Our validator accepts the file (duplicate keys the file already had excepted: see
     # test_a_file_with_duplicate_keys_is_not_rewritten_as_is).
     errors = errors_in(after, version, frozenset(p for p, _l, _c in old.duplicates))
     assert errors == [], errors
@@ -487,11 +481,6 @@ def test_cli_on_plausible_files_and_valid_values(data, command, values, version_
         check_run(root, conf, data, command, values, version_text, False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ops.check_config validates the decoded value, not the bytes: duplicate keys (an"
-    " error for `dockercfg validate`) pass, and the written file fails `dockercfg validate`",
-)
 def test_a_file_with_duplicate_keys_is_not_rewritten_as_is(tmp_path: Path):
     before = b'{\n  "debug": true,\n  "debug": false\n}\n'
     conf = make_root(tmp_path, before)
@@ -503,12 +492,6 @@ def test_a_file_with_duplicate_keys_is_not_rewritten_as_is(tmp_path: Path):
     assert errors_in(after, NEWEST) == [] or after == before, "wrote a file our validator rejects"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="validate.py checks daemon.json types, not dockerd's value rules (config.Validate):"
-    " dockerd refuses the whole file, so dockercfg writes a file dockerd will not start with"
-    " (on dockerd >= 23 `dockerd --validate` catches it; on 20.10 nothing does)",
-)
 @pytest.mark.parametrize(
     "member",
     ['"labels": ["production"]', '"log-level": "loud"', '"max-concurrent-downloads": -1'],
@@ -587,7 +570,7 @@ def test_dockerd_itself_accepts_every_file_we_write(installed_dockerd, data, com
         event(f"dockerd {'accepts' if accepted else 'rejects'} the file")
         if after != data:
             assert accepted, f"dockerd {installed_dockerd} rejects what dockercfg wrote: {why}"
-        elif not accepted and not loose_space(data):  # that gap: an xfail test below
+        elif not accepted and not loose_space(data):  # see the Unicode-space test below
             # dockerd refuses the file: so must dockercfg's validator, for that version.
             assert errors_in(data, parse_version(installed_dockerd)) or code != 0, why
 
@@ -599,11 +582,6 @@ def loose_space(data: bytes) -> bool:
         return False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="validate.py does not report Unicode white space around the object for dockerd"
-    " < 23.0, which fails on it (jsontext now reports it as ParsedConfig.loose_space)",
-)
 def test_validator_flags_unicode_space_that_dockerd_20_10_refuses():
     problems = validate_bytes(b"\xc2\xa0{}\n", source="f", version=parse_version("20.10.24"))
     assert [p for p in problems if p.is_error], problems
@@ -671,7 +649,7 @@ def test_docker_opts_never_receives_shell_syntax(text, command, values):
         original.write_bytes(text.encode())
         canary_dir = root / "canary"
         canary_dir.mkdir()
-        # An original sh cannot source cleanly: the xfail tests below.
+        # An original sh cannot source cleanly: the tests below.
         if not any(bit in text for bit in ("$(", "`")) and sourced_words(original, canary_dir):
             words = sourced_words(opts, canary_dir / "x")
             assert words is not None and list(canary_dir.iterdir()) == [], (text, after)
@@ -684,11 +662,6 @@ def test_docker_opts_never_receives_shell_syntax(text, command, values):
                     assert (flag[command], norm) in pairs, (words, norm)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="targets/docker_opts.py edits a file /bin/sh (dash) cannot source ('!' alone is a"
-    " syntax error there, not in bash): the init script that sources it keeps failing",
-)
 def test_docker_opts_that_sh_cannot_source_is_refused(tmp_path: Path):
     (tmp_path / "etc" / "docker").mkdir(parents=True)
     opts = tmp_path / "etc" / "default" / "docker"
@@ -699,11 +672,6 @@ def test_docker_opts_that_sh_cannot_source_is_refused(tmp_path: Path):
     assert code == 3 and opts.read_bytes() == b"!\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="targets/docker_opts.py takes `DOCKER_OPTS\\=...` (an escaped '=') for the assignment;"
-    " to sh it is a command that is not found, so the edit reports changed=true and has no effect",
-)
 def test_docker_opts_escaped_assignment_is_not_taken_for_one(tmp_path: Path):
     (tmp_path / "etc" / "docker").mkdir(parents=True)
     opts = tmp_path / "etc" / "default" / "docker"

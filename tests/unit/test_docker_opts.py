@@ -649,3 +649,30 @@ def test_arbitrary_text_never_crashes_and_never_writes_unsafely(text):
     assert new.get_list(INSECURE_KEY) == ["a:5000"]
     if sh_parses(text):  # else sh stops at its syntax error, whatever the file says after it
         assert sh_words(out) == new.flags, (text, out)
+
+
+@pytest.mark.parametrize(
+    "text", ["DOCKER_OPTS\\='--dns 8.8.8.8'\n", "DOCKER_OPTS'='--dns\n", 'DOCKER_OPTS"="--dns\n']
+)
+def test_only_an_unquoted_unescaped_equals_sign_makes_an_assignment(text):
+    doc = parse(P, text.encode())
+    assert doc.flags == []
+    with pytest.raises(EnvironmentProblem):
+        doc.with_list(INSECURE_KEY, ["a:5000"])
+
+
+@pytest.mark.skipif(not Path("/bin/sh").exists(), reason="no /bin/sh")
+def test_a_file_sh_n_refuses_is_not_edited():
+    doc = parse(P, b"!\n")  # bash accepts a lone "!", dash does not
+    if subprocess.run(["/bin/sh", "-n"], input=b"!\n", capture_output=True).returncode == 0:
+        pytest.skip("this /bin/sh accepts a lone '!'")
+    with pytest.raises(EnvironmentProblem, match="/bin/sh cannot read file"):
+        doc.with_list(INSECURE_KEY, ["a:5000"])
+
+
+def test_without_bin_sh_the_check_is_skipped(monkeypatch):
+    from dockercfg.targets import docker_opts
+
+    monkeypatch.setattr(docker_opts, "SH", "/nonexistent/sh")
+    new = parse(P, b"!\n").with_list(INSECURE_KEY, ["a:5000"])
+    assert new.get_list(INSECURE_KEY) == ["a:5000"]

@@ -453,3 +453,67 @@ def test_installed_dockerd_without_validate_flag_is_skipped():
     assert dockerd_validate(b'{"bogus": 1}', version=None) is None
     # Told a wrong, newer version, it still returns None on "unknown flag: --validate".
     assert dockerd_validate(b'{"bogus": 1}', version=(25, 0, 0)) is None
+
+
+# Keys from the file in messages; dockerd's value rules; Unicode space for old dockerd ----------
+
+
+@pytest.mark.parametrize("key", ["a\nb", "\x1b[2Jred", "\r", "\x9b1m", "k" * 20_000])
+def test_a_hostile_key_is_escaped_and_clipped_in_message_and_path(key):
+    for problem in check({key: 1, "proxies": {key: 1}}):
+        line = problem.render()
+        assert "\n" not in line and "\r" not in line and "\x1b" not in line and "\x9b" not in line
+        assert len(line) < 1200
+    assert only(check({key: 1})).path == key  # --json keeps the key exact
+
+
+@pytest.mark.parametrize(
+    "doc, path, message",
+    [
+        ({"labels": ["a=1", "production"]}, "labels[1]", "bad attribute format: production"),
+        ({"log-level": "loud"}, "log-level", "unable to parse logging level: loud"),
+        ({"max-concurrent-downloads": -1}, "max-concurrent-downloads",
+         "invalid max concurrent downloads: -1"),
+        ({"max-concurrent-uploads": -2}, "max-concurrent-uploads",
+         "invalid max concurrent uploads: -2"),
+        ({"max-download-attempts": 0}, "max-download-attempts", "invalid max download attempts: 0"),
+    ],
+)  # fmt: skip
+def test_values_dockerd_20_10_refuses(doc, path, message):
+    problem = only(check(doc, V20))
+    assert (problem.code, problem.path, problem.message) == ("invalid-value", path, message)
+    assert problem.is_error
+
+
+def test_value_rules_that_changed_in_23_0():
+    assert only(check({"log-level": "loud"}, V23)).message == "invalid logging level: loud"
+    assert check({"max-download-attempts": 0}, V23) == []
+    assert only(check({"max-download-attempts": -1}, V23)).is_error
+
+
+@pytest.mark.parametrize("version", [V20, NEWEST])
+def test_values_dockerd_accepts(version):
+    good = {
+        "labels": ["a=", "=b", "c=d=e"],
+        "log-level": "WARNING",
+        "max-concurrent-downloads": 0,
+        "max-concurrent-uploads": 0,
+        "max-download-attempts": 1,
+    }
+    assert check(good, version) == []
+    assert check({"log-level": ""}, version) == []
+
+
+def test_a_hostile_label_or_log_level_is_escaped():
+    for doc in ({"labels": ["x\n\x1b[2J" * 5000]}, {"log-level": "x\r\x1b" * 5000}):
+        line = only(check(doc, V20)).render()
+        assert "\n" not in line and "\r" not in line and "\x1b" not in line and len(line) < 1200
+
+
+def test_unicode_space_before_the_object_is_an_error_for_dockerd_20_10():
+    problem = only(check(b"\xc2\xa0{}\n", V20))
+    assert (problem.code, problem.is_error) == ("unicode-space", True)
+    assert "invalid character '\u00c2' looking for beginning of value" in problem.message
+    assert check(b"\xc2\xa0{}\n", V23) == []
+    assert check(b"{}\xc2\xa0\n", V20) == []  # Go's json.Decoder stops after the object
+    assert check(b" \t\r\n{}\n", V20) == []
