@@ -7,7 +7,6 @@ the tool with --root, and every mount is made by a child in its own `unshare --m
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 import json
 import os
@@ -19,7 +18,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+from support import mount_ns_problem, require_mount_ns, unavailable  # noqa: F401
+from support import require_root as support_require_root
 
 REPO = Path(__file__).resolve().parents[2]
 NOBODY = 65534
@@ -27,34 +27,8 @@ EXIT_CODES = {0, 1, 2, 3}  # everything an input can cause; 4 needs a daemon, 70
 TMP_MARK = ".dockercfg-tmp-"
 
 
-def unavailable(reason: str) -> None:
-    """Skip locally; under CI=true a test that cannot run is a failure, not a silent skip."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"cannot run under CI: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 def require_root() -> None:
-    if os.geteuid() != 0:
-        unavailable("needs root (chattr, mount namespaces, dropping to another user)")
-
-
-@functools.cache
-def mount_ns_problem() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root for a private mount namespace"
-    if shutil.which("unshare") is None:
-        return "unshare (util-linux) is not installed"
-    probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        return f"cannot create a mount namespace: {probe.stderr.strip()}"
-    return None
-
-
-def require_mount_ns() -> None:
-    problem = mount_ns_problem()
-    if problem:
-        unavailable(problem)
+    support_require_root("needs root (chattr, mount namespaces, dropping to another user)")
 
 
 def tool_env(**extra: str) -> dict[str, str]:

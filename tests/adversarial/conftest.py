@@ -9,7 +9,6 @@ sandboxes never stack their mounts over /etc/docker and /run.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ INTEGRATION = Path(__file__).resolve().parents[1] / "integration"
 if str(INTEGRATION) not in sys.path:
     sys.path.insert(0, str(INTEGRATION))  # sandbox.py, hostsetup.py
 
-from adv_support import unavailable  # noqa: E402
+from support import started_sandbox  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -26,20 +25,11 @@ def sandbox():
     from hostsetup import SandboxUnavailable, preflight
     from sandbox import Sandbox
 
-    try:
+    def make() -> Sandbox:
         preflight()
-        box = Sandbox()
-    except SandboxUnavailable as err:
-        unavailable(f"integration sandbox unavailable: {err}")
-    started = time.monotonic()
-    try:
-        box.start()
-    except BaseException:
-        box.stop()
-        raise
-    print(f"\nsandbox {box.t} up in {time.monotonic() - started:.1f}s", file=sys.stderr)
-    yield box
-    box.stop()
+        return Sandbox()
+
+    yield from started_sandbox(make, SandboxUnavailable, "integration sandbox")
 
 
 @pytest.fixture

@@ -6,37 +6,19 @@ tests are skipped with the reason, except under CI=true, where that is a failure
 
 from __future__ import annotations
 
-import os
-import sys
-import time
-
 import pytest
 from hostsetup import SandboxUnavailable, preflight
 from sandbox import Sandbox
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"integration sandbox unavailable under CI: {reason}", pytrace=False)
-    pytest.skip(f"integration sandbox unavailable: {reason}")
+from support import started_sandbox
 
 
 @pytest.fixture(scope="session")
 def sandbox():
-    try:
+    def make() -> Sandbox:
         preflight()
-        box = Sandbox()
-    except SandboxUnavailable as err:
-        _unavailable(str(err))
-    started = time.monotonic()
-    try:
-        box.start()
-    except BaseException:
-        box.stop()
-        raise
-    print(f"\nsandbox {box.t} up in {time.monotonic() - started:.1f}s", file=sys.stderr)
-    yield box
-    box.stop()
+        return Sandbox()
+
+    yield from started_sandbox(make, SandboxUnavailable, "integration sandbox")
 
 
 @pytest.fixture

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from hostsetup import DOCKERD, SandboxUnavailable
 from sandbox import REGISTRY
+from support import started_sandbox
 from sysv_sandbox import INIT_SCRIPT, SysvSandbox, sysv_preflight
 
 pytestmark = pytest.mark.integration
@@ -33,22 +32,11 @@ RELOAD_SIGNAL = "Got signal to reload configuration"
 
 @pytest.fixture(scope="module")
 def sysv_box():
-    try:
+    def make() -> SysvSandbox:
         sysv_preflight()
-        box = SysvSandbox()
-    except SandboxUnavailable as err:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"sysvinit sandbox unavailable under CI: {err}", pytrace=False)
-        pytest.skip(f"sysvinit sandbox unavailable: {err}")
-    started = time.monotonic()
-    try:
-        box.start()
-    except BaseException:
-        box.stop()
-        raise
-    print(f"\nsysv sandbox {box.t} up in {time.monotonic() - started:.1f}s", file=sys.stderr)
-    yield box
-    box.stop()
+        return SysvSandbox()
+
+    yield from started_sandbox(make, SandboxUnavailable, "sysv sandbox")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from support import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 COLLECTIONS = REPO / "packaging" / "ansible"
@@ -17,12 +17,6 @@ COLLECTION = COLLECTIONS / "ansible_collections" / "dockercfg" / "docker"
 ANSIBLE_VENV = REPO / ".venv-ansible"
 VENV_BIN = Path(sys.executable).parent  # has the dockercfg of this checkout
 INTEGRATION = REPO / "tests" / "integration"
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"needed under CI: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 def need_root() -> None:

@@ -7,11 +7,9 @@ happens under tmp_path; the host's /etc, /run and $HOME are never touched.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
-import shutil
 import stat
 import subprocess
 import sys
@@ -20,6 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
+from support import require_mount_ns
+from support import require_root as support_require_root
 
 from dockercfg import safefile
 from dockercfg.errors import EnvironmentProblem
@@ -32,28 +32,8 @@ OTHER_UID, OTHER_GID = 4321, 4322
 BACKUP_NAME = re.compile(r"daemon\.json\.[0-9]{8}T[0-9]{6}\.[0-9]{6}Z")
 
 
-def _unavailable(reason: str) -> None:
-    """Skip locally; under CI=true a test that cannot run is a failure, not a silent skip."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"cannot run under CI: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 def require_root() -> None:
-    if os.geteuid() != 0:
-        _unavailable("needs root (chown to another uid, mount namespaces, dropping privileges)")
-
-
-@functools.cache
-def _mount_ns_problem() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root for a private mount namespace"
-    if shutil.which("unshare") is None:
-        return "unshare (util-linux) is not installed"
-    probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        return f"cannot create a mount namespace: {probe.stderr.strip()}"
-    return None
+    support_require_root("needs root (chown to another uid, mount namespaces, dropping privileges)")
 
 
 # Runs in the child: every call's outcome as JSON, so an OSError that escapes shows up by name.
@@ -76,9 +56,7 @@ def attempt(name, fn):
 
 def run_in_mount_ns(mounts: str, mountpoint: Path, body: str) -> dict:
     """Run `body` after the shell `mounts` ($1 = mountpoint) in a private mount namespace."""
-    problem = _mount_ns_problem()
-    if problem:
-        _unavailable(problem)
+    require_mount_ns()
     script = f'{mounts}\nexec "$2" -c "$3" "$1"'
     code = CHILD_PRELUDE + body + "\nprint(json.dumps(out))\n"
     proc = subprocess.run(
