@@ -52,7 +52,7 @@ def test_wheel_contains_the_package_and_the_schemas(dist: Path):
         scripts = archive.read(entry_points).decode()
     assert "dockercfg/schemas/daemon.schema.json" in names, names
     assert "dockercfg/cli.py" in names and "dockercfg/targets/daemon_json.py" in names
-    assert "dockercfg = dockercfg.cli:main" in scripts
+    assert "dockercfg = dockercfg.entry:main" in scripts
 
 
 def test_sdist_contains_the_schemas(dist: Path):
