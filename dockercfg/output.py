@@ -127,6 +127,7 @@ def _render_show(result, verbose: bool) -> list[str]:
 def _render_detect(result, verbose: bool) -> list[str]:
     data = result.data
     lines = [
+        f"distribution: {data.get('distribution', 'unknown')}",
         f"target: {data['target']}",
         f"file: {data['file']}",
         f"service: {data['service']}" + (f" ({data['unit']})" if data["unit"] else ""),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dockercfg import hostfacts as facts
 from dockercfg import safefile, targets
 from dockercfg.detect import Options, detect
 from dockercfg.errors import ConfigInvalid, DockercfgError, UsageError
@@ -58,6 +59,8 @@ def run_detect(opts: Options) -> Result:
     host = detect(opts)
     result = Result(command="detect", target=host.target, file=host.shown_path)
     result.data = host.to_json()
+    # distro (os-release) is read only here: the decision itself rests on what runs, not the name.
+    result.data["distribution"] = facts.distribution(host.root)
     return result
 
 

@@ -308,3 +308,9 @@ def test_wrong_flag_forms_are_refused_and_fix_rewrites_them(tmp_path):
     )
     assert run_cli("validate", root=root).returncode == 0
     assert json.loads(run_cli("fix", "--json", root=root).stdout)["changed"] is False
+
+
+def test_detect_reports_the_distribution_from_os_release(tmp_path):
+    root = build(tmp_path, {"/etc/os-release": os_release("ubuntu", "22.04")}, ("/etc/docker",))
+    out = json.loads(run_cli("detect", "--json", root=root).stdout)
+    assert out["data"]["distribution"] == "ubuntu 22.04"
