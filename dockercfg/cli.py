@@ -139,7 +139,8 @@ def fix_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
     diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
 ) -> None:
-    """Rewrite --insecure-registries=a,b and comma lists in DOCKER_OPTS as repeated flags."""
+    """Rewrite what dockerd ignores or refuses: --insecure-registries=a,b in DOCKER_OPTS, or
+    daemon.json's registry-mirror / insecure-registry keys."""
     from dockercfg import migration
 
     _run("fix", migration.fix, apply=apply, dry_run=dry_run, show_diff=diff or dry_run)

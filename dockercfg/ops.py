@@ -88,8 +88,8 @@ def parse_values(key: str, raw_values: list[str], version, warnings: list[str]) 
     return list(dict.fromkeys(values))
 
 
-def normalized(key: str, value: str) -> str:
-    """The comparable form of a value already in a file (kept as is when invalid)."""
+def normalized(key: str, value: str, strict: bool = False) -> str:
+    """The comparable form of a value already in a file (kept as is when invalid, unless strict)."""
     from dockercfg.model import InvalidValue, normalize_insecure, normalize_mirror
 
     try:
@@ -97,6 +97,8 @@ def normalized(key: str, value: str) -> str:
             return normalize_insecure(value).value
         return normalize_mirror(value, _newest())
     except InvalidValue:
+        if strict:
+            raise
         return value
 
 
@@ -174,7 +176,11 @@ def require_valid(result: Result, problems: list[Problem]) -> None:
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         hint = f"; {first.hint}" if first.hint else ""
-        if first.code in ("unknown-flag", "comma-list"):
+        fixable = first.code == "ignored-key" and first.path in (
+            "insecure-registry",
+            "registry-mirror",
+        )
+        if fixable or first.code in ("unknown-flag", "comma-list"):
             hint += " (`dockercfg fix` does this)"
         raise ConfigInvalid(
             f"{first.path + ': ' if first.path else ''}{first.message}{hint}{more};"

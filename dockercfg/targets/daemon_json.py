@@ -61,6 +61,22 @@ class DaemonJson:
         new_text = _set_member(self, key, items)
         return parse(self.path, new_text.encode("utf-8"))
 
+    def without(self, key: str) -> DaemonJson:
+        """A new document with every member named `key` removed (with its separating comma)."""
+        text = self.text
+        for member in reversed([m for m in self.members if m.key == key]):
+            doc = parse(self.path, text.encode("utf-8"))
+            members = doc.members
+            i = next(n for n, m in enumerate(members) if m.key_start == member.key_start)
+            if len(members) == 1:
+                start = text.index("{") + 1
+                text = text[:start] + text[doc.close_brace :]
+            elif i > 0:
+                text = text[: members[i - 1].value_end] + text[members[i].value_end :]
+            else:
+                text = text[: members[0].key_start] + text[members[1].key_start :]
+        return parse(self.path, text.encode("utf-8"))
+
     def render(self) -> bytes:
         # Never write a BOM or an empty file: dockerd before 24.0 refuses both.
         return self.text.encode("utf-8")

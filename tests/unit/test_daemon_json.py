@@ -105,3 +105,16 @@ def test_wrong_type_of_owned_key_is_refused():
 def test_null_value_is_replaced():
     out = edit('{"registry-mirrors": null}', MIRRORS_KEY, ["https://m/"])
     assert json.loads(out) == {MIRRORS_KEY: ["https://m/"]}
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('{"a": 1, "registry-mirror": ["x"], "b": 2}\n', '{"a": 1, "b": 2}\n'),
+        ('{\n  "registry-mirror": ["x"],\n  "b": 2\n}\n', '{\n  "b": 2\n}\n'),
+        ('{\n  "b": 2,\n  "registry-mirror": ["x"]\n}\n', '{\n  "b": 2\n}\n'),
+        ('{"registry-mirror": ["x"]}\n', "{}\n"),
+    ],
+)
+def test_without_removes_the_member_and_its_comma(text, expected):
+    assert parse(P, text.encode()).without("registry-mirror").text == expected

@@ -314,3 +314,17 @@ def test_detect_reports_the_distribution_from_os_release(tmp_path):
     root = build(tmp_path, {"/etc/os-release": os_release("ubuntu", "22.04")}, ("/etc/docker",))
     out = json.loads(run_cli("detect", "--json", root=root).stdout)
     assert out["data"]["distribution"] == "ubuntu 22.04"
+
+
+def test_fix_moves_ignored_singular_keys_into_the_plural_ones(tmp_path):
+    text = '{\n  "debug": true,\n  "registry-mirror": ["https://m.example.com"]\n}\n'
+    root = build(tmp_path, {"/etc/docker/daemon.json": text})
+    refused = run_cli("add-insecure", "c.test:5000", root=root)
+    assert refused.returncode == 1 and "dockercfg fix" in refused.stderr
+    fixed = run_cli("fix", "--json", root=root)
+    assert fixed.returncode == 0 and json.loads(fixed.stdout)["changed"] is True, fixed.stderr
+    assert json.loads((root / "etc/docker/daemon.json").read_text()) == {
+        "debug": True,
+        "registry-mirrors": ["https://m.example.com/"],
+    }
+    assert run_cli("validate", root=root).returncode == 0
