@@ -1,6 +1,51 @@
-"""Makes tests/support.py importable from every test directory."""
+"""Makes tests/support.py importable from every test directory, and checks at the end of the run
+that no test touched this machine's own Docker configuration."""
 
+from __future__ import annotations
+
+import hashlib
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+WATCHED = (Path("/etc/docker"), Path("/etc/default/docker"), Path("/etc/sysconfig/docker"))
+
+
+def _snapshot() -> dict[str, str]:
+    """Every file under the watched paths with a hash of its bytes (or of its link target)."""
+    seen: dict[str, str] = {}
+    for top in WATCHED:
+        paths = [top, *sorted(top.rglob("*"))] if top.is_dir() else [top]
+        for path in paths:
+            try:
+                if path.is_symlink():
+                    seen[str(path)] = "link:" + str(path.readlink())
+                elif path.is_file():
+                    seen[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+                elif path.is_dir():
+                    seen[str(path)] = "dir"
+            except OSError as err:
+                seen[str(path)] = f"unreadable: {err.strerror}"
+    return seen
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config._host_docker_config = _snapshot()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before = getattr(session.config, "_host_docker_config", None)
+    if before is None:
+        return
+    after = _snapshot()
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    if changed:
+        sys.stderr.write(
+            "\nERROR: tests changed this machine's own Docker configuration: "
+            + ", ".join(changed)
+            + "\n"
+        )
+        session.exitstatus = 1

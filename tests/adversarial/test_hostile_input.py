@@ -406,7 +406,9 @@ def check_run(
 ) -> tuple[int, bytes]:  # fmt: skip
     argv = ["--root", str(root)] + (["--json"] if json_mode else [])
     argv += ["--docker-version", version_text] if version_text else []
-    argv += [command, *values, "--apply", "none"]
+    # "--": the values are data, even when they look like options ("--root=/" is one of them);
+    # without it a global option among them would point the run at this machine's real /etc.
+    argv += [command, "--apply", "none", "--", *values]
     code, out, err = run_main(argv)
     assert code in EXIT_CODES, (code, out, err)
     no_traceback(out + err)
@@ -631,7 +633,7 @@ def test_docker_opts_never_receives_shell_syntax(text, command, values):
         opts = root / "etc" / "default" / "docker"
         opts.parent.mkdir()
         opts.write_bytes(text.encode())  # bytes: read_text() would turn \r\n into \n
-        argv = ["--root", tmp, "--target", "docker-opts", command, *values, "--apply", "none"]
+        argv = ["--root", tmp, "--target", "docker-opts", command, "--apply", "none", "--", *values]
         code, out, err = run_main(argv)
         assert code in EXIT_CODES, (code, out, err)
         no_traceback(out + err)
