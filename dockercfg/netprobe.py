@@ -77,25 +77,18 @@ def parse_endpoint(text: str) -> Endpoint:
 
 def resolve(host: str, timeout: float = RESOLVE_TIMEOUT) -> list[Address]:
     """Every address of `host`, in the resolver's order; bounded even when DNS is dead."""
-    box: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            box["infos"] = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except OSError as err:  # socket.gaierror included
-            box["error"] = err
-
-    # getaddrinfo cannot be given a timeout; a daemon thread left behind dies with the process.
-    thread = threading.Thread(target=work, name="dockercfg-resolve", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise EnvironmentProblem(f"cannot resolve {host}: no answer within {timeout:g}s")
-    if "error" in box:
-        err = box["error"]
-        raise EnvironmentProblem(f"cannot resolve {host}: {err.strerror or err}")
+    # getaddrinfo cannot be given a timeout: it runs under bounded()'s deadline instead.
+    try:
+        infos = bounded(
+            f"cannot resolve {host}",
+            lambda: socket.getaddrinfo(host, None, type=socket.SOCK_STREAM),
+            timeout,
+            silence="no answer",
+        )
+    except OSError as err:  # socket.gaierror included
+        raise EnvironmentProblem(f"cannot resolve {host}: {err.strerror or err}") from None
     found: dict[str, Address] = {}
-    for family, _type, _proto, _name, sockaddr in box["infos"]:
+    for family, _type, _proto, _name, sockaddr in infos:
         if family in (socket.AF_INET, socket.AF_INET6):
             found.setdefault(sockaddr[0], (family, sockaddr))
     if not found:
@@ -103,7 +96,12 @@ def resolve(host: str, timeout: float = RESOLVE_TIMEOUT) -> list[Address]:
     return list(found.values())[:MAX_ADDRESSES]
 
 
-def bounded(what: str, work: Callable[[], Any], timeout: float = OVERALL_TIMEOUT) -> Any:
+def bounded(
+    what: str,
+    work: Callable[[], Any],
+    timeout: float = OVERALL_TIMEOUT,
+    silence: str = "no complete answer",
+) -> Any:
     """Run `work` with an overall deadline. Every socket call has its own timeout, but a server
     that trickles one byte at a time could still hold a run for hours; a daemon thread that
     overstays is left behind and dies with the process."""
@@ -119,7 +117,7 @@ def bounded(what: str, work: Callable[[], Any], timeout: float = OVERALL_TIMEOUT
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
-        raise EnvironmentProblem(f"{what}: no complete answer within {timeout:g}s")
+        raise EnvironmentProblem(f"{what}: {silence} within {timeout:g}s")
     if "error" in box:
         raise box["error"]
     return box.get("value")
