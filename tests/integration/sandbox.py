@@ -380,6 +380,15 @@ class Sandbox:
         out = self.docker("pull", ref, check=False, timeout=60)
         return out.returncode, out.stdout + out.stderr
 
+    def assert_registry_usable(self, ref: str = f"{REGISTRY}/x") -> None:
+        """Push works, the registry's catalog lists the image, and pulling it back works."""
+        code, out = self.push(ref)
+        assert code == 0, out
+        status, body = self.http_get("/v2/_catalog")
+        assert status == 200 and ref.rsplit("/", 1)[1] in json.loads(body)["repositories"], body
+        code, out = self.pull(ref)
+        assert code == 0, out
+
 
 def _terminate(proc: subprocess.Popen, timeout: float = 20) -> None:
     if proc.poll() is None:

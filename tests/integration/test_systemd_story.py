@@ -80,12 +80,7 @@ def test_add_insecure_lets_docker_push_to_an_http_registry(sb):
     assert json.loads(sb.daemon_json.read_text()) == {"insecure-registries": [REGISTRY]}
     assert live_insecure(sb), sb.registry_config()
 
-    code, out = sb.push()
-    assert code == 0, out
-    status, body = sb.http_get("/v2/_catalog")
-    assert status == 200 and "x" in json.loads(body)["repositories"], body
-    code, out = sb.pull()
-    assert code == 0, out
+    sb.assert_registry_usable()
 
 
 # 2. A reload, not a restart ------------------------------------------------------------------

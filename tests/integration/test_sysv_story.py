@@ -125,12 +125,7 @@ def test_add_insecure_fixes_push_through_docker_opts_and_a_restart(sv):
     assert added.strip() == b"--insecure-registry " + REGISTRY.encode(), added
     assert live_insecure(sv), sv.registry_config()
 
-    code, out = sv.push()
-    assert code == 0, out
-    status, body = sv.http_get("/v2/_catalog")
-    assert status == 200 and "x" in json.loads(body)["repositories"], body
-    code, out = sv.pull()
-    assert code == 0, out
+    sv.assert_registry_usable()
 
 
 # 2. It was the init script's restart ---------------------------------------------------------
