@@ -166,3 +166,18 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
 
 def verdict(ok: bool) -> str:
     return "MET" if ok else "NOT MET"
+
+
+def run_script(
+    main: Callable[[], int], name: str, errors: tuple = (), interrupted: str = ""
+) -> None:
+    """The scripts' shared entry: exit with main()'s status, one line on failure, 130 on ^C."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        if interrupted:
+            print(interrupted, file=sys.stderr)
+        sys.exit(130)
+    except (*errors, OSError, subprocess.SubprocessError, RuntimeError) as err:
+        print(f"{name} benchmark failed: {err}", file=sys.stderr)
+        sys.exit(1)

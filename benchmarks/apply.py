@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import REPO, header, median, ms, table, tool_argv, verdict  # noqa: E402
+from _bench import REPO, header, median, ms, run_script, table, tool_argv, verdict  # noqa: E402
 
 INTEGRATION = REPO / "tests" / "integration"
 REEXEC_MARK = "DOCKERCFG_BENCH_UNSHARED"
@@ -493,11 +493,4 @@ def remove_leftovers(t: Path) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("apply benchmark interrupted; sandbox stopped", file=sys.stderr)
-        sys.exit(130)
-    except (BenchError, OSError, subprocess.SubprocessError, RuntimeError) as err:
-        print(f"apply benchmark failed: {err}", file=sys.stderr)
-        sys.exit(1)
+    run_script(main, "apply", (BenchError,), "apply benchmark interrupted; sandbox stopped")

@@ -38,6 +38,7 @@ from _bench import (  # noqa: E402
     median,
     ms,
     python,
+    run_script,
     run_timed,
     table,
     tool_argv,
@@ -218,10 +219,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except (OSError, subprocess.SubprocessError, RuntimeError) as err:
-        print(f"scale benchmark failed: {err}", file=sys.stderr)
-        sys.exit(1)
+    run_script(main, "scale")

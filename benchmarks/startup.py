@@ -36,6 +36,7 @@ from _bench import (  # noqa: E402
     ms,
     python,
     ratio,
+    run_script,
     run_timed,
     table,
     tool_argv,
@@ -299,10 +300,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except (OSError, subprocess.SubprocessError, RuntimeError) as err:
-        print(f"startup benchmark failed: {err}", file=sys.stderr)
-        sys.exit(1)
+    run_script(main, "startup")
