@@ -12,7 +12,6 @@ from dockercfg.errors import UsageError
 from dockercfg.ops import (
     OWNED,
     Edit,
-    Result,
     changed_list,
     check_config,
     commit,
@@ -20,6 +19,7 @@ from dockercfg.ops import (
     require_valid,
     unified_diff,
 )
+from dockercfg.result import Result
 
 
 def migration_edits(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import difflib
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from dockercfg import safefile, targets
 from dockercfg.detect import Host, Options, detect
 from dockercfg.errors import ApplyFailed, ConfigInvalid, DockercfgError, UsageError
 from dockercfg.problems import Problem
+from dockercfg.result import Result
 from dockercfg.targets.daemon_json import INSECURE_KEY, MIRRORS_KEY
 
 APPLY_MODES = ("auto", "reload", "restart", "none")
@@ -21,29 +22,6 @@ OWNED = [INSECURE_KEY, MIRRORS_KEY]
 RELOAD_TIMEOUT = 30.0  # seconds for the service manager's job
 RESTART_TIMEOUT = 120.0
 VERIFY_TIMEOUT = {"reload": 10.0, "restart": 60.0}
-
-
-@dataclass
-class Result:
-    """What every command reports; rendered as text or as the one --json object."""
-
-    command: str
-    changed: bool = False
-    target: str | None = None
-    file: str | None = None
-    backup: str | None = None
-    diff: str | None = None
-    applied: str | None = None  # "reload" | "restart" | "none" | None (nothing to apply)
-    verified: bool | None = None
-    problems: list[Problem] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    error: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
-        out["problems"] = [p.to_json() for p in self.problems]
-        return out
 
 
 @dataclass

@@ -22,7 +22,7 @@ def _emit_json(obj: dict[str, Any]) -> None:
 
 
 def _error_object(command: str, message: str, problems: list | None = None) -> dict[str, Any]:
-    from dockercfg.ops import Result
+    from dockercfg.result import Result
 
     result = Result(command=command, error=message)
     result.problems = list(problems or [])

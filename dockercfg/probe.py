@@ -19,7 +19,7 @@ from dockercfg import netprobe as net
 from dockercfg.certs import certs_dir, leftovers
 from dockercfg.detect import Options
 from dockercfg.errors import DockercfgError, EnvironmentProblem
-from dockercfg.ops import Result
+from dockercfg.result import Result
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")  # built in: cannot be taken out
 DOCKER_SAYS = {

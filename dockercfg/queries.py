@@ -10,7 +10,8 @@ from dockercfg import hostfacts as facts
 from dockercfg import safefile, targets
 from dockercfg.detect import Options, detect
 from dockercfg.errors import ConfigInvalid, DockercfgError, UsageError
-from dockercfg.ops import OWNED, Result, _effective, _newest
+from dockercfg.ops import OWNED, _effective, _newest
+from dockercfg.result import Result
 from dockercfg.targets.daemon_json import INSECURE_KEY, MIRRORS_KEY
 
 

@@ -32,7 +32,7 @@ from dockercfg.certs import (
 )
 from dockercfg.detect import Options, detect
 from dockercfg.errors import ConfigInvalid, DockercfgError, EnvironmentProblem, UsageError
-from dockercfg.ops import Result
+from dockercfg.result import Result
 from dockercfg.x509 import Certificate
 
 Confirm = Callable[[str], bool]

@@ -30,7 +30,7 @@ UNKNOWN_AUTHORITY = "x509: certificate signed by unknown authority"
 HTTP_ERROR = "server gave HTTP response to HTTPS client"
 RELOAD_SIGNAL = "Got signal to reload configuration"
 CERTS_D = Path("/etc/docker/certs.d")
-RESULT_KEYS = {"command", "changed", "target", "file", "backup", "diff", "applied", "verified",
+RESULT_KEYS = {"schema_version", "command", "changed", "target", "file", "backup", "diff", "applied", "verified",
                "problems", "warnings", "error", "data"}  # fmt: skip
 PORT_OPEN = """\
 import socket, sys, time

@@ -22,7 +22,7 @@ from sysv_sandbox import INIT_SCRIPT, SysvSandbox, sysv_preflight
 pytestmark = pytest.mark.integration
 
 RESULT_KEYS = {
-    "command", "changed", "target", "file", "backup", "diff", "applied", "verified", "problems",
+    "schema_version", "command", "changed", "target", "file", "backup", "diff", "applied", "verified", "problems",
     "warnings", "error",
 }  # fmt: skip
 HTTP_ERROR = "server gave HTTP response to HTTPS client"

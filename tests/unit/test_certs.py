@@ -31,7 +31,7 @@ from tls_registry import Pki  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl CLI")
 REGISTRY = "registry.test:5443"
-RESULT_KEYS = {"command", "changed", "target", "file", "backup", "diff", "applied", "verified",
+RESULT_KEYS = {"schema_version", "command", "changed", "target", "file", "backup", "diff", "applied", "verified",
                "problems", "warnings", "error", "data"}  # fmt: skip
 
 
