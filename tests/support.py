@@ -62,3 +62,10 @@ def started_sandbox(make: Callable[[], Any], unavailable_error: type, label: str
     print(f"\n{label} {box.t} up in {time.monotonic() - started:.1f}s", file=sys.stderr)
     yield box
     box.stop()
+
+
+# The keys of every --json envelope (README, "JSON output").
+RESULT_KEYS = frozenset({
+    "schema_version", "command", "changed", "target", "file", "backup", "diff", "applied",
+    "verified", "problems", "warnings", "error", "data",
+})  # fmt: skip

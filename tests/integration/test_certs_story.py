@@ -20,6 +20,7 @@ from types import SimpleNamespace
 import pytest
 from hostsetup import run, wait_until
 from sandbox import REGISTRY, REPO
+from support import RESULT_KEYS
 from tls_registry import Pki, start_in_netns, start_registry
 
 pytestmark = pytest.mark.integration
@@ -30,8 +31,6 @@ UNKNOWN_AUTHORITY = "x509: certificate signed by unknown authority"
 HTTP_ERROR = "server gave HTTP response to HTTPS client"
 RELOAD_SIGNAL = "Got signal to reload configuration"
 CERTS_D = Path("/etc/docker/certs.d")
-RESULT_KEYS = {"schema_version", "command", "changed", "target", "file", "backup", "diff", "applied", "verified",
-               "problems", "warnings", "error", "data"}  # fmt: skip
 PORT_OPEN = """\
 import socket, sys, time
 deadline = time.monotonic() + 30

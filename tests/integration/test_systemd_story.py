@@ -12,13 +12,11 @@ from pathlib import Path
 
 import pytest
 from sandbox import REGISTRY
+from support import RESULT_KEYS as SUPPORT_RESULT_KEYS
 
 pytestmark = pytest.mark.integration
 
-RESULT_KEYS = {
-    "schema_version", "command", "changed", "target", "file", "backup", "diff", "applied", "verified", "problems",
-    "warnings", "error",
-}  # fmt: skip
+RESULT_KEYS = SUPPORT_RESULT_KEYS - {"data"}
 HTTP_ERROR = "server gave HTTP response to HTTPS client"
 RELOAD_SIGNAL = "Got signal to reload configuration"
 MIRROR = "https://mirror.example.com"

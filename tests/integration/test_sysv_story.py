@@ -16,15 +16,13 @@ from pathlib import Path
 import pytest
 from hostsetup import DOCKERD, SandboxUnavailable
 from sandbox import REGISTRY
+from support import RESULT_KEYS as SUPPORT_RESULT_KEYS
 from support import started_sandbox
 from sysv_sandbox import INIT_SCRIPT, SysvSandbox, sysv_preflight
 
 pytestmark = pytest.mark.integration
 
-RESULT_KEYS = {
-    "schema_version", "command", "changed", "target", "file", "backup", "diff", "applied", "verified", "problems",
-    "warnings", "error",
-}  # fmt: skip
+RESULT_KEYS = SUPPORT_RESULT_KEYS - {"data"}
 HTTP_ERROR = "server gave HTTP response to HTTPS client"
 FLAG = ["--insecure-registry", REGISTRY]
 RELOAD_SIGNAL = "Got signal to reload configuration"

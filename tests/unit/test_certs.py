@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import RESULT_KEYS
 
 from dockercfg import certs, x509
 from dockercfg.errors import ConfigInvalid, EnvironmentProblem, UsageError
@@ -31,8 +32,6 @@ from tls_registry import Pki  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl CLI")
 REGISTRY = "registry.test:5443"
-RESULT_KEYS = {"schema_version", "command", "changed", "target", "file", "backup", "diff", "applied", "verified",
-               "problems", "warnings", "error", "data"}  # fmt: skip
 
 
 def openssl(*args: str, data: bytes | None = None) -> bytes:
