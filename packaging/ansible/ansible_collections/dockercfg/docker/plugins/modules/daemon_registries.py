@@ -21,12 +21,14 @@ description:
     C(dockercfg is not installed on this host; install it first (apt-get install
     ./dockercfg_VERSION_all.deb on Debian and Ubuntu, or pipx install dockercfg), or set the
     executable option to its path).
-  - With I(state=exact), entries of the config file that are not listed are removed; dockercfg's
-    C(show --json) tells which entries the file holds (entries set by dockerd flags or built-in
-    defaults are not the file's and are left alone).
-  - When both lists change, or I(state=exact) both adds and removes, dockercfg runs once per
-    change; only the last one applies the file to dockerd (the others use C(--apply none)), so
-    dockerd is reloaded at most once.
+  - With I(state=exact) the task is one C(dockercfg set) (one process, one transaction): the
+    file's lists become exactly the given ones, validated, written, applied and verified together,
+    or not at all. A list left out is left alone; an empty list empties it. dockercfg normalises
+    the values (C(http://reg:5000) and C(reg:5000) are the same entry).
+  - With I(state=present) or I(state=absent) the task is one C(dockercfg add-insecure),
+    C(add-mirror), C(remove-insecure) or C(remove-mirror). When both lists are given, that is two
+    commands, two transactions, each applied and verified on its own (dockerd may then be reloaded
+    twice); use I(state=exact) for one.
 author:
   - dockercfg maintainers (@dockercfg)
 options:
@@ -83,7 +85,7 @@ attributes:
     description: Runs dockercfg with C(--dry-run), which validates the change and writes nothing.
   diff_mode:
     support: full
-    description: Returns the config file's text before and after the change.
+    description: Returns each changed file's text before and after, as dockercfg reports them.
 notes:
   - Docker Hub mirrors only serve pulls from Docker Hub.
 requirements:
@@ -143,8 +145,18 @@ commands:
   returned: always
   type: list
   elements: list
+before:
+  description: The file's lists before the task, normalised by dockercfg.
+  returned: when dockercfg ran a changing command
+  type: dict
+  sample: {"insecure-registries": [], "registry-mirrors": []}
+after:
+  description: The file's lists after the task (in check mode, as they would be).
+  returned: when dockercfg ran a changing command
+  type: dict
+  sample: {"insecure-registries": ["registry.lab:5000"], "registry-mirrors": []}
 results:
-  description: dockercfg's JSON result for each changing command.
+  description: dockercfg's JSON result for each command.
   returned: always
   type: list
   elements: dict
@@ -157,9 +169,6 @@ problems:
 
 import json
 import os
-import re
-import shutil
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -169,154 +178,67 @@ NOT_INSTALLED = (
     "executable option to its path"
 )
 
-# option name -> (add command, remove command, key in `dockercfg show --json` data)
+# option -> (dockercfg set's flag, add command, remove command)
 KEYS = (
-    ("insecure_registries", "add-insecure", "remove-insecure"),
-    ("registry_mirrors", "add-mirror", "remove-mirror"),
+    ("insecure_registries", "--insecure-registries", "add-insecure", "remove-insecure"),
+    ("registry_mirrors", "--registry-mirrors", "add-mirror", "remove-mirror"),
 )
 
 
-class Dockercfg:
-    """Runs `dockercfg ... --json`; every failure is fail_json with dockercfg's own message."""
-
-    def __init__(self, module, executable):
-        self.module = module
-        self.executable = executable
-        params = module.params
-        self.common = []
-        for option, flag in (("target", "--target"), ("config", "--config"), ("root", "--root")):
-            if params[option]:
-                self.common += [flag, params[option]]
-        self.commands = []
-
-    def run(self, args, common=None, changed=False, record=True, check=True):
-        cmd = [self.executable] + (self.common if common is None else common) + args + ["--json"]
-        if record:
-            self.commands.append(cmd)
-        rc, out, err = self.module.run_command(cmd, environ_update={"LANG": "C.UTF-8"})
-        try:
-            result = json.loads(out)
-        except ValueError:
-            if not check:
-                return None
-            self.module.fail_json(
-                msg=f"dockercfg printed no JSON result (exit {rc}): {(err or out).strip()}",
-                rc=rc, cmd=cmd, stdout=out, stderr=err, changed=changed,
-            )  # fmt: skip
-        if (rc != 0 or result.get("error")) and not check:
-            return None
-        if rc != 0 or result.get("error"):
-            self.module.fail_json(
-                msg=result.get("error") or f"dockercfg exited {rc}",
-                rc=rc, cmd=cmd, problems=result.get("problems") or [], stderr=err,
-                changed=changed, commands=self.commands,
-            )  # fmt: skip
-        return result
-
-    def normalized(self, option, add_command, values, check=True):
-        """The values as dockercfg stores them: its own dry run against an empty scratch root.
-
-        None when check is False and dockercfg rejects a value."""
-        if not values:
-            return []
-        scratch = tempfile.mkdtemp(prefix="dockercfg-normalize-")
-        try:
-            os.makedirs(os.path.join(scratch, "etc", "docker"))
-            result = self.run(
-                [add_command, "--dry-run"] + list(values),
-                common=["--root", scratch, "--target", "daemon-json"],
-                record=False,
-                check=check,
-            )
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        if result is None:
-            return None
-        added = "".join(
-            line[1:] + "\n"
-            for line in (result.get("diff") or "").splitlines()
-            if line.startswith("+") and not line.startswith("+++")
-        )
-        if not added.strip():
-            return list(values)
-        key = "insecure-registries" if option == "insecure_registries" else "registry-mirrors"
-        return json.loads(added).get(key, [])
-
-
-def plan(module, tool):
-    """The dockercfg mutations that bring the host to the wanted state, in order."""
-    params = module.params
+def commands(params):
+    """The dockercfg commands (without global options) that make the task's change."""
     state = params["state"]
+    if state == "exact":
+        # `--flag=value`: an empty list is an empty value, and no value is read as an option.
+        lists = [
+            f"{flag}={','.join(params[option])}"
+            for option, flag, _add, _remove in KEYS
+            if params[option] is not None
+        ]
+        return [["set"] + lists]
     steps = []
-    shown = None
-    for option, add, remove in KEYS:
-        values = params[option]
-        if values is None:
-            continue
-        if state == "present" and values:
-            steps.append([add] + values)
-        elif state == "absent" and values:
-            steps.append([remove] + values)
-        elif state == "exact":
-            if shown is None:
-                shown = tool.run(["show"], record=False)
-            wanted = tool.normalized(option, add, values)
-            in_file = [
-                entry["value"]
-                for entry in (shown.get("data") or {}).get(option, [])
-                if entry.get("source") == shown.get("file")
-            ]
-            # An entry spelled differently from the wanted one (http://reg:5000 vs reg:5000) is
-            # the same entry to dockercfg: removing it would remove the wanted one too.
-            extra = [
-                v
-                for v in in_file
-                if v not in wanted
-                and not set(tool.normalized(option, add, [v], check=False) or []) & set(wanted)
-            ]
-            if extra:
-                steps.append([remove] + extra)
-            if values:
-                steps.append([add] + values)
+    for option, _flag, add, remove in KEYS:
+        if params[option]:
+            # `--` ends the options: a value starting with "-" is refused by dockercfg, not parsed.
+            steps.append([add if state == "present" else remove, "--"] + params[option])
     return steps
 
 
-def apply_unified_diff(before, diff):
-    """The text after a unified diff that dockercfg computed against `before`."""
-    source = before.splitlines(True)
-    out = []
-    i = 0
-    for line in diff.splitlines(True):
-        if line.startswith(("--- ", "+++ ")):
-            continue
-        hunk = re.match(r"@@ -(\d+)(?:,(\d+))? \+", line)
-        if hunk:
-            start = int(hunk.group(1)) - (0 if hunk.group(2) == "0" else 1)
-            out.extend(source[i:start])
-            i = start
-        elif line.startswith(" "):
-            out.append(source[i])
-            i += 1
-        elif line.startswith("-"):
-            i += 1
-        elif line.startswith("+"):
-            out.append(line[1:])
-    out.extend(source[i:])
-    return "".join(out)
-
-
-def read_text(path):
+def run(module, cmd, done):
+    """One dockercfg run; its --json result, or fail_json with dockercfg's own message."""
+    rc, out, err = module.run_command(cmd, environ_update={"LANG": "C.UTF-8"})
+    changed = any(result.get("changed") for result in done)
     try:
-        with open(path, "rb") as handle:
-            return handle.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
+        result = json.loads(out)
+    except ValueError:
+        module.fail_json(
+            msg=f"dockercfg printed no JSON result (exit {rc}): {(err or out).strip()}",
+            rc=rc, cmd=cmd, stdout=out, stderr=err, changed=changed,
+        )  # fmt: skip
+    if rc != 0 or result.get("error"):
+        module.fail_json(
+            msg=result.get("error") or f"dockercfg exited {rc}",
+            rc=rc, cmd=cmd, problems=result.get("problems") or [], stderr=err,
+            changed=changed, results=done + [result],
+        )  # fmt: skip
+    return result
 
 
-def host_path(root, shown):
-    if not shown:
-        return None
-    return os.path.join(root, shown.lstrip("/")) if root else shown
+def file_diffs(results):
+    """Ansible diffs from dockercfg's data.files: each file's first "before", last "after"."""
+    texts = {}
+    for result in results:
+        if not result.get("changed"):
+            continue
+        for entry in (result.get("data") or {}).get("files") or []:
+            first = texts.setdefault(entry["path"], [entry.get("before"), None])
+            first[1] = entry.get("after")
+    diffs = [
+        dict(before=before or "", after=after or "", before_header=path, after_header=path)
+        for path, (before, after) in texts.items()
+        if before != after
+    ]
+    return diffs[0] if len(diffs) == 1 else diffs
 
 
 def main():
@@ -334,58 +256,41 @@ def main():
         required_one_of=[("insecure_registries", "registry_mirrors")],
         supports_check_mode=True,
     )
-    executable = module.params["executable"] or module.get_bin_path("dockercfg")
+    params = module.params
+    executable = params["executable"] or module.get_bin_path("dockercfg")
     if not executable or not os.access(executable, os.X_OK):
         module.fail_json(msg=NOT_INSTALLED)
-    tool = Dockercfg(module, executable)
+    base = [executable]
+    for option, flag in (("target", "--target"), ("config", "--config"), ("root", "--root")):
+        if params[option]:
+            base += [flag, params[option]]
+    mode = ["--dry-run"] if module.check_mode else ["--apply", params["apply"]]
 
-    steps = plan(module, tool)
-    # Dry runs first: they validate every step and tell which ones change anything, so that only
-    # the last changing step applies the file to dockerd (one reload, with dockercfg's rollback).
-    dry = [(step, tool.run(step + ["--dry-run"])) for step in steps]
-    changing = [(step, result) for step, result in dry if result.get("changed")]
-    first = dry[0][1] if dry else tool.run(["show"], record=False)
-    shown_file = first.get("file")
-    path = host_path(module.params["root"], shown_file)
-    before = read_text(path) if path else ""
+    steps = commands(params)
+    if not steps:  # present/absent with empty lists: nothing to change, only say which file
+        steps, mode = [["show"]], []
+    cmds, results = [], []
+    for step in steps:
+        # The command's own options first: add/remove values follow a "--".
+        cmd = base + [step[0]] + mode + ["--json"] + step[1:]
+        cmds.append(cmd)
+        results.append(run(module, cmd, results))
+    changing = [result for result in results if result.get("changed")]
+    last = changing[-1] if changing else results[-1]
     out = dict(
-        changed=bool(changing), file=shown_file, target=first.get("target"), backup_file=None,
-        applied=None, verified=None, commands=tool.commands, results=[],
+        changed=bool(changing), file=last.get("file"), target=last.get("target"),
+        backup_file=next((r.get("backup") for r in changing if r.get("backup")), None),
+        applied=last.get("applied") if changing else None,
+        verified=last.get("verified") if changing else None,
+        commands=cmds, results=results,
     )  # fmt: skip
-    for warning in dict.fromkeys(w for _step, result in dry for w in result.get("warnings") or []):
+    lists = [(r.get("data") or {}) for r in results if "after" in (r.get("data") or {})]
+    if lists:
+        out["before"], out["after"] = lists[0].get("before"), lists[-1].get("after")
+    for warning in dict.fromkeys(w for result in results for w in result.get("warnings") or []):
         module.warn(warning)
-
-    if module.check_mode:
-        out["results"] = [result for _step, result in changing]
-        if module._diff and changing:
-            if len(changing) == 1:
-                after = apply_unified_diff(before, changing[0][1].get("diff") or "")
-                out["diff"] = dict(
-                    before=before, after=after, before_header=shown_file, after_header=shown_file
-                )
-            else:
-                out["diff"] = [dict(prepared=result.get("diff") or "") for _s, result in changing]
-        module.exit_json(**out)
-
-    for index, (step, _dry) in enumerate(changing):
-        last = index == len(changing) - 1
-        apply = module.params["apply"] if last else "none"
-        result = tool.run(step + ["--apply", apply], changed=index > 0)
-        out["results"].append(result)
-        if out["backup_file"] is None and index == 0:
-            out["backup_file"] = result.get("backup")
-        if result.get("changed"):
-            out["file"] = result.get("file") or out["file"]
-            out["target"] = result.get("target") or out["target"]
-        if last:
-            out["applied"] = result.get("applied")
-            out["verified"] = result.get("verified")
-    out["changed"] = any(result.get("changed") for result in out["results"])
-    if module._diff and out["changed"]:
-        after = read_text(path) if path else ""
-        out["diff"] = dict(
-            before=before, after=after, before_header=shown_file, after_header=shown_file
-        )
+    if module._diff and changing:
+        out["diff"] = file_diffs(changing)
     module.exit_json(**out)
 
 

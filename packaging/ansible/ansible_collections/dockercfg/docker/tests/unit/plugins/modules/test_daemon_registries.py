@@ -1,6 +1,7 @@
 # Copyright: dockercfg maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""Unit tests: the module's plan and its handling of dockercfg's JSON, with run_command mocked."""
+"""Unit tests: the commands the module runs and its handling of dockercfg's JSON, with
+run_command replaced (the real dockercfg runs in tests/packaging and tests/fleet)."""
 
 from __future__ import annotations
 
@@ -70,65 +71,115 @@ def run_module(args, answers, check_mode=False):
             basic.AnsibleModule, run_command=run_command, exit_json=exit_json, fail_json=fail_json
         ),
         mock.patch("os.access", return_value=True),
-        mock.patch.object(mod, "read_text", return_value=""),
         pytest.raises(Exit) as done,
     ):
         mod.main()
     return done.value, calls
 
 
-def test_present_runs_dry_run_then_the_change_and_reports_dockercfgs_changed():
-    def answers(cmd):
-        return 0, result(cmd[1], changed=True, backup="/b" if "--dry-run" not in cmd else None)
+DCFG = "/usr/bin/dockercfg"
 
-    done, calls = run_module({"insecure_registries": ["reg:5000"]}, answers)
-    assert not done.failed
-    assert done.result["changed"] is True and done.result["backup_file"] == "/b"
+
+def test_exact_is_one_set_command():
+    done, calls = run_module(
+        {"insecure_registries": ["a:1", "b:2"], "registry_mirrors": [], "state": "exact"},
+        lambda cmd: (0, result("set", changed=True, backup="/b")),
+    )
+    assert not done.failed and done.result["changed"] is True
+    assert done.result["backup_file"] == "/b" and done.result["applied"] == "reload"
     assert calls == [
-        ["/usr/bin/dockercfg", "add-insecure", "reg:5000", "--dry-run", "--json"],
-        ["/usr/bin/dockercfg", "add-insecure", "reg:5000", "--apply", "auto", "--json"],
+        [DCFG, "set", "--apply", "auto", "--json", "--insecure-registries=a:1,b:2",
+         "--registry-mirrors="],
+    ]  # fmt: skip
+
+
+def test_exact_leaves_an_unnamed_list_alone():
+    _done, calls = run_module(
+        {"registry_mirrors": ["https://m"], "state": "exact", "root": "/tmp/r"},
+        lambda cmd: (0, result("set")),
+    )
+    assert calls == [
+        [
+            DCFG,
+            "--root",
+            "/tmp/r",
+            "set",
+            "--apply",
+            "auto",
+            "--json",
+            "--registry-mirrors=https://m",
+        ]
     ]
 
 
-def test_unchanged_dry_run_means_no_write_at_all():
-    done, calls = run_module(
-        {"insecure_registries": ["reg:5000"], "root": "/tmp/r"},
-        lambda cmd: (0, result(cmd[3])),
+def test_present_and_absent_pass_values_after_double_dash():
+    _done, calls = run_module(
+        {"insecure_registries": ["-x", "a:1"], "apply": "restart"},
+        lambda cmd: (0, result(cmd[1])),
     )
-    assert done.result["changed"] is False
-    assert all("--dry-run" in cmd for cmd in calls) and len(calls) == 1
-    assert calls[0][:3] == ["/usr/bin/dockercfg", "--root", "/tmp/r"]
+    assert calls == [[DCFG, "add-insecure", "--apply", "restart", "--json", "--", "-x", "a:1"]]
+    _done, calls = run_module(
+        {"insecure_registries": ["a:1"], "registry_mirrors": ["https://m"], "state": "absent"},
+        lambda cmd: (0, result(cmd[1])),
+    )
+    assert [cmd[1] for cmd in calls] == ["remove-insecure", "remove-mirror"]
 
 
-def test_check_mode_only_dry_runs():
+def test_changed_is_dockercfgs():
+    done, _calls = run_module({"insecure_registries": ["a:1"]}, lambda cmd: (0, result(cmd[1])))
+    assert done.result["changed"] is False and done.result["applied"] is None
+
+
+def test_check_mode_is_dry_run_and_diff_comes_from_the_file_texts():
+    files = [{"path": FILE, "before": "{}\n", "after": '{"insecure-registries": ["a:1"]}\n'}]
+    lists = {"before": {"insecure-registries": []}, "after": {"insecure-registries": ["a:1"]}}
     done, calls = run_module(
-        {"registry_mirrors": ["https://m"], "state": "absent"},
-        lambda cmd: (0, result(cmd[1], changed=True, diff="")),
+        {"insecure_registries": ["a:1"], "state": "exact", "_ansible_diff": True},
+        lambda cmd: (0, result("set", changed=True, data={"files": files, **lists})),
         check_mode=True,
     )
-    assert done.result["changed"] is True
-    assert calls == [["/usr/bin/dockercfg", "remove-mirror", "https://m", "--dry-run", "--json"]]
+    assert calls == [[DCFG, "set", "--dry-run", "--json", "--insecure-registries=a:1"]]
+    assert done.result["diff"] == {
+        "before": "{}\n", "after": files[0]["after"], "before_header": FILE, "after_header": FILE,
+    }  # fmt: skip
+    assert done.result["before"] == lists["before"] and done.result["after"] == lists["after"]
 
 
-def test_two_changes_apply_once_at_the_end():
-    done, calls = run_module(
-        {"insecure_registries": ["a:1"], "registry_mirrors": ["https://m"], "apply": "restart"},
-        lambda cmd: (0, result(cmd[1], changed=True)),
+def test_a_new_file_diffs_from_empty():
+    files = [{"path": FILE, "before": None, "after": "{}\n"}]
+    done, _calls = run_module(
+        {"registry_mirrors": ["https://m"], "_ansible_diff": True},
+        lambda cmd: (0, result(cmd[1], changed=True, data={"files": files})),
     )
-    real = [cmd for cmd in calls if "--dry-run" not in cmd]
-    assert [cmd[-3:-1] for cmd in real] == [["--apply", "none"], ["--apply", "restart"]]
-    assert done.result["applied"] == "reload"  # the last dockercfg result's
+    assert done.result["diff"]["before"] == "" and done.result["diff"]["after"] == "{}\n"
 
 
 def test_bad_input_fails_with_dockercfgs_message():
     message = 'insecure registry bad host! is not valid: invalid host "bad host!"'
     done, _calls = run_module(
-        {"insecure_registries": ["bad host!"]}, lambda cmd: (2, result(cmd[1], error=message))
+        {"insecure_registries": ["bad host!"], "state": "exact"},
+        lambda cmd: (2, result("set", error=message)),
     )
     assert done.failed and done.result["msg"] == message and done.result["rc"] == 2
 
 
-def raise_failed(**kwargs):
+def test_no_json_fails_with_the_output():
+    def run_command(self, cmd, **_kwargs):
+        return 1, "", "Traceback? no: usage error\n"
+
+    with (
+        module_args({"insecure_registries": ["a:1"], "executable": DCFG}),
+        mock.patch.multiple(basic.AnsibleModule, run_command=run_command, fail_json=raise_failed),
+        mock.patch("os.access", return_value=True),
+        pytest.raises(Exit) as done,
+    ):
+        mod.main()
+    assert done.value.result["msg"] == "dockercfg printed no JSON result (exit 1): " + (
+        "Traceback? no: usage error"
+    )
+
+
+def raise_failed(self=None, **kwargs):
     raise Exit(kwargs, True)
 
 
@@ -136,56 +187,8 @@ def test_missing_dockercfg_fails_with_the_install_advice():
     with (
         module_args({"insecure_registries": ["a:1"]}),
         mock.patch.object(basic.AnsibleModule, "get_bin_path", return_value=None),
-        mock.patch.object(
-            basic.AnsibleModule,
-            "fail_json",
-            side_effect=raise_failed,
-        ),
+        mock.patch.object(basic.AnsibleModule, "fail_json", side_effect=raise_failed),
         pytest.raises(Exit) as done,
     ):
         mod.main()
     assert done.value.result == {"msg": mod.NOT_INSTALLED}
-
-
-def test_exact_removes_what_the_file_has_beyond_the_list():
-    shown = result(
-        "show",
-        data={
-            "insecure_registries": [
-                {"value": "keep:1", "source": FILE},
-                {"value": "gone:2", "source": FILE},
-                {"value": "flag:3", "source": "dockerd flag"},
-                {"value": "127.0.0.0/8", "source": "built-in default"},
-            ]
-        },
-    )
-
-    def answers(cmd):
-        if "show" in cmd:
-            return 0, shown
-        if "--target" in cmd:  # the normalisation oracle on a scratch root
-            values = cmd[cmd.index("add-insecure") + 2 : -1]
-            text = json.dumps({"insecure-registries": values}, indent=2)
-            return 0, result(
-                "add-insecure", True, diff="".join("+" + line + "\n" for line in text.splitlines())
-            )
-        return 0, result(cmd[1], changed=cmd[1] == "remove-insecure")
-
-    done, calls = run_module({"insecure_registries": ["keep:1"], "state": "exact"}, answers)
-    assert ["/usr/bin/dockercfg", "remove-insecure", "gone:2", "--apply", "auto", "--json"] in calls
-    assert done.result["changed"] is True
-
-
-def test_apply_unified_diff_rebuilds_the_after_text():
-    before = '{\n  "a": 1,\n  "insecure-registries": []\n}\n'
-    after = '{\n  "a": 1,\n  "insecure-registries": [\n    "x:1"\n  ]\n}\n'
-    import difflib
-
-    diff = "".join(
-        difflib.unified_diff(before.splitlines(True), after.splitlines(True), FILE, FILE)
-    )
-    assert mod.apply_unified_diff(before, diff) == after
-    assert (
-        mod.apply_unified_diff("", "".join(difflib.unified_diff([], after.splitlines(True))))
-        == after
-    )
