@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from dockercfg import safefile
+from dockercfg import filelock, safefile
 from dockercfg.errors import ConfigInvalid, EnvironmentProblem, UsageError
 from dockercfg.x509 import BadCertificate, Certificate, parse_der, pem_blocks
 
@@ -265,7 +265,7 @@ def write_files(
     undo: list[tuple[Path, bytes | None]] = []
     first_backup = None
     try:
-        with safefile.lock(directory):
+        with filelock.lock(directory):
             # The key first: a new certificate must never be read with the old key.
             for name in sorted(files, key=lambda n: n != CLIENT_KEY):
                 data, mode = files[name]
@@ -302,7 +302,7 @@ def _undo(undo: list[tuple[Path, bytes | None]], made: list[Path]) -> None:
                 safefile.atomic_write(path, before)
     for path in reversed(made):
         with contextlib.suppress(OSError):
-            lock = safefile.lock_path(path)
+            lock = filelock.lock_path(path)
             if lock.exists():
                 lock.unlink()
             os.rmdir(path)
@@ -321,7 +321,7 @@ def remove_files(directory: Path, names: list[str]) -> tuple[list[str], str | No
     if not present:
         return [], None
     removed, first_backup = [], None
-    with safefile.lock(directory):
+    with filelock.lock(directory):
         for name in present:
             path = directory / name
             if not path.exists():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
-from dockercfg import safefile, targets
+from dockercfg import filelock, safefile, targets
 from dockercfg.detect import Host, Options, detect
 from dockercfg.errors import UsageError
 from dockercfg.ops import (
@@ -36,7 +36,7 @@ def migration_edits(
             "no DOCKER_OPTS/OPTIONS file passes flags to this dockerd: nothing to migrate"
         )
     if not dry_run:
-        stack.enter_context(safefile.lock(source.file))
+        stack.enter_context(filelock.lock(source.file))
     opts_before = safefile.read_bytes(source.file)
     opts_doc = parse_opts(source.file, opts_before or b"", source.variable or "DOCKER_OPTS")
     json_before = safefile.read_bytes(host.config_path)
@@ -83,7 +83,7 @@ def migrate(opts: Options, apply: str = "auto", dry_run: bool = False) -> Result
     result = Result(command="migrate", target=host.target, file=host.shown_path)
     with ExitStack() as stack:
         if not dry_run:
-            stack.enter_context(safefile.lock(host.config_path))
+            stack.enter_context(filelock.lock(host.config_path))
         edits = migration_edits(host, stack, result, dry_run)
         if not edits:
             return result
@@ -134,7 +134,7 @@ def fix(opts: Options, apply: str = "auto", dry_run: bool = False) -> Result:
     result = Result(command="fix", target=host.target, file=host.shown_path)
     with ExitStack() as stack:
         if not dry_run:
-            stack.enter_context(safefile.lock(host.config_path))
+            stack.enter_context(filelock.lock(host.config_path))
         before = safefile.read_bytes(host.config_path)
         doc = targets.load(host, before or b"")
         fixed = _fixed_json(doc, result) if host.is_json else doc.fix_common_mistakes()

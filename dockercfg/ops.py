@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dockercfg import safefile, targets
+from dockercfg import filelock, safefile, targets
 from dockercfg.detect import Host, Options, detect
 from dockercfg.errors import ApplyFailed, ConfigInvalid, DockercfgError, UsageError
 from dockercfg.problems import Problem
@@ -345,7 +345,7 @@ def mutate(
 
     with ExitStack() as stack:
         if not dry_run:  # a preview writes nothing: every write is an atomic rename anyway
-            stack.enter_context(safefile.lock(host.config_path))
+            stack.enter_context(filelock.lock(host.config_path))
         moved = migration_edits(host, stack, result, dry_run) if migrate else []
         before = safefile.read_bytes(host.config_path)
         doc = moved[0].after if moved else targets.load(host, before or b"")
@@ -371,7 +371,7 @@ def apply_current(opts: Options, apply: str = "auto") -> Result:
     """`dockercfg apply`: make the file on disk live, and prove it."""
     host = detect(opts)
     result = Result(command="apply", target=host.target, file=host.shown_path)
-    with safefile.lock(host.config_path):
+    with filelock.lock(host.config_path):
         doc = targets.load(host, safefile.read_bytes(host.config_path) or b"")
         require_valid(result, check_config(host, doc))
         try:
@@ -388,7 +388,7 @@ def rollback(opts: Options, to: str | None = None, apply: str = "auto") -> Resul
     """Restore the newest backup (or --to FILE), keeping a backup of the current file, and apply."""
     host = detect(opts)
     result = Result(command="rollback", target=host.target, file=host.shown_path)
-    with safefile.lock(host.config_path):
+    with filelock.lock(host.config_path):
         if to:
             source = Path(to)
         else:

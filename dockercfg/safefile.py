@@ -1,10 +1,9 @@
-"""Crash-safe file changes: a lock beside the file, atomic replace, backups, restore.
+"""Crash-safe file changes: atomic replace, backups, restore (locks: dockercfg.filelock).
 
 Every expected OS failure becomes one EnvironmentProblem line naming the path and the cause; the
 file being changed is either the old bytes or the new bytes, never anything in between.
 
 Environment variables:
-- DOCKERCFG_LOCK_TIMEOUT=SECONDS: how long to wait for another dockercfg's lock (default 30).
 - DOCKERCFG_FAULT=POINT[,POINT...]: a test hook, inert unless set. The process SIGKILLs itself
   when it reaches a named point, to prove crash safety (tests/adversarial). Points: `locked`
   (lock just taken) and, for KIND `backup` (copy into .dockercfg-backups) and `write` (the file
@@ -16,157 +15,22 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import re
-import signal
 import stat
-import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from dockercfg.errors import EnvironmentProblem, UsageError
+from dockercfg.errors import EnvironmentProblem
+from dockercfg.fserrors import FAULT_ENV, describe_os_error, fault, not_regular, os_problem
 
-LOCK_SUFFIX = ".dockercfg.lock"
 TMP_MARK = ".dockercfg-tmp-"
 BACKUP_DIR = ".dockercfg-backups"
 NEW_FILE_MODE = 0o644
 _STAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 _STAMP = re.compile(r"[0-9]{8}T[0-9]{6}\.[0-9]{6}Z")
 _MAX_LINKS = 40  # the kernel's own limit on symlinks in one lookup
-LOCK_TIMEOUT = 30.0  # seconds; DOCKERCFG_LOCK_TIMEOUT overrides it
-LOCK_TIMEOUT_ENV = "DOCKERCFG_LOCK_TIMEOUT"
-FAULT_ENV = "DOCKERCFG_FAULT"
-# chattr flags (linux/fs.h): a rename over such a file fails with EPERM even for root.
-_FS_IOC_GETFLAGS = 0x80086601
-_FS_IMMUTABLE_FL = 0x10
-_FS_APPEND_FL = 0x20
-
-
-def _fault(point: str) -> None:
-    """Test hook (see the module docstring): die here, as kill -9 would, when asked to."""
-    wanted = os.environ.get(FAULT_ENV)
-    if wanted and point in wanted.split(","):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _cause(err: OSError) -> str:
-    """'read-only file system' rather than "[Errno 30] Read-only file system: '/x'"."""
-    if err.errno:
-        text = os.strerror(err.errno)
-        return text[:1].lower() + text[1:]
-    return str(err).split("\n", 1)[0] or type(err).__name__
-
-
-def _problem(what: str, err: OSError) -> EnvironmentProblem:
-    if isinstance(err, FileNotFoundError) and err.filename is not None:
-        # Only raised for a path we create, so the missing piece is its directory.
-        cause = f"directory {Path(err.filename).parent} does not exist"
-    else:
-        cause = _cause(err)
-        if err.errno in (errno.EACCES, errno.EPERM) and os.geteuid() != 0:
-            cause += "; this needs root: try again with sudo"
-        elif err.errno == errno.EPERM:  # root too: an immutable or append-only file or directory
-            names = [n for n in (err.filename2, err.filename) if isinstance(n, (str, bytes))]
-            cause += _attribute_hint([Path(os.fsdecode(n)) for n in names])
-    return EnvironmentProblem(f"cannot {what}: {cause}")
-
-
-def _not_regular(action: str, shown: object, mode: int) -> EnvironmentProblem | None:
-    if stat.S_ISREG(mode):
-        return None
-    kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-    return EnvironmentProblem(f"cannot {action} {shown}: it is {kind}")
-
-
-def lock_path(path: Path) -> Path:
-    """The lock file; not the target itself, whose inode is replaced by every write."""
-    return path.parent / f".{path.name}{LOCK_SUFFIX}"
-
-
-def lock_timeout() -> float:
-    """DOCKERCFG_LOCK_TIMEOUT in seconds, or the default."""
-    raw = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
-    if not raw:
-        return LOCK_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < 1e6:  # also refuses nan and inf
-        raise UsageError(f"{LOCK_TIMEOUT_ENV}={raw[:40]!r} is not a number of seconds")
-    return value
-
-
-@contextlib.contextmanager
-def lock(path: Path, timeout: float | None = None) -> Iterator[None]:
-    """Hold an exclusive flock for `path` (polled, bounded by `timeout` seconds).
-
-    The holder also removes what a crashed (killed) earlier run left behind: temp files beside
-    the file and in its backup directory. Without a timeout, DOCKERCFG_LOCK_TIMEOUT or 30 s.
-    """
-    if timeout is None:
-        timeout = lock_timeout()
-    lp = lock_path(path)
-    try:
-        fd = os.open(lp, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-    except OSError as err:
-        if err.errno == errno.ELOOP:  # O_NOFOLLOW: root must not write through a planted link
-            raise EnvironmentProblem(f"cannot lock {path}: {lp} is a symlink") from None
-        raise _problem(f"lock {path}", err) from None
-    try:
-        _acquire(fd, path, timeout)
-    except BaseException:
-        os.close(fd)
-        raise
-    try:
-        _set_holder(fd, f"{os.getpid()}\n")
-        _fault("locked")
-        _cleanup_after_crash(path)
-        yield
-    finally:
-        _set_holder(fd, "")  # a released lock must not name a pid that no longer holds it
-        os.close(fd)  # closing the only descriptor releases the flock
-
-
-def _acquire(fd: int, path: Path, timeout: float) -> None:
-    # LOCK_NB polling instead of a blocking flock: a blocking call cannot be given a timeout.
-    deadline = time.monotonic() + timeout
-    delay = 0.005
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            pass
-        except OSError as err:  # e.g. ENOLCK on a network file system
-            raise _problem(f"lock {path}", err) from None
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise EnvironmentProblem(
-                f"timed out after {timeout:g}s waiting for the lock on {path}"
-                f" (held by {_holder(fd)})"
-            )
-        time.sleep(min(delay, remaining))
-        delay = min(delay * 2, 0.25)
-
-
-def _set_holder(fd: int, text: str) -> None:
-    # The pid is only a diagnostic for the timeout message: failing to record it is not fatal.
-    with contextlib.suppress(OSError):
-        os.ftruncate(fd, 0)
-        if text:
-            os.pwrite(fd, text.encode(), 0)
-
-
-def _holder(fd: int) -> str:
-    with contextlib.suppress(OSError):
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-        if text.isdigit():
-            return f"pid {text}"
-    return "another process"  # not yet recorded, or unreadable
 
 
 def read_bytes(path: Path) -> bytes | None:
@@ -177,9 +41,9 @@ def read_bytes(path: Path) -> bytes | None:
     except FileNotFoundError:
         return None
     except OSError as err:
-        raise _problem(f"read {path}", err) from None
+        raise os_problem(f"read {path}", err) from None
     try:
-        problem = _not_regular("read", path, os.fstat(fd).st_mode)
+        problem = not_regular("read", path, os.fstat(fd).st_mode)
         if problem:
             raise problem
         chunks = []
@@ -189,7 +53,7 @@ def read_bytes(path: Path) -> bytes | None:
                 return b"".join(chunks)
             chunks.append(chunk)
     except OSError as err:
-        raise _problem(f"read {path}", err) from None
+        raise os_problem(f"read {path}", err) from None
     finally:
         os.close(fd)
 
@@ -203,14 +67,23 @@ def final_target(path: Path) -> Path:
         except OSError as err:
             if err.errno in (errno.EINVAL, errno.ENOENT):  # not a symlink / not there yet
                 return current
-            raise _problem(f"access {path}", err) from None
+            raise os_problem(f"access {path}", err) from None
         current = current.parent / link  # an absolute link replaces the whole path
     raise EnvironmentProblem(f"cannot access {path}: too many levels of symbolic links")
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace the file (a symlink's final target) with `data`; keep its mode and owner."""
-    _write(path, data, fallback=None)
+def atomic_write(
+    path: Path, data: bytes, mode: int | None = None, owner: tuple[int, int] | None = None
+) -> None:
+    """Replace the file (a symlink's final target) with `data`; keep its mode and owner.
+
+    A file that does not exist yet gets `mode` (default 0644) and, when given, `owner`."""
+    _write(path, data, fallback=None, new_mode=mode, new_owner=owner)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or unlink in `directory` durable."""
+    _fsync_dir(directory, str(directory))
 
 
 def restore(path: Path, backup_file: Path) -> None:
@@ -221,7 +94,7 @@ def restore(path: Path, backup_file: Path) -> None:
     try:
         like = os.stat(backup_file)
     except OSError as err:
-        raise _problem(f"read {backup_file}", err) from None
+        raise os_problem(f"read {backup_file}", err) from None
     _write(path, data, fallback=like)
 
 
@@ -234,7 +107,7 @@ def remove(path: Path) -> None:
     except FileNotFoundError:
         return
     except OSError as err:
-        raise _problem(f"remove {shown}", err) from None
+        raise os_problem(f"remove {shown}", err) from None
     _fsync_dir(target.parent, shown)
 
 
@@ -245,7 +118,7 @@ def cleanup_stale_temp(path: Path) -> list[Path]:
     return _remove_files(target.parent, lambda name: name.startswith(prefix))
 
 
-def _cleanup_after_crash(path: Path) -> None:
+def cleanup_after_crash(path: Path) -> None:
     """Best effort: a leftover must never stop the command that finds it."""
     with contextlib.suppress(EnvironmentProblem):
         cleanup_stale_temp(path)
@@ -277,7 +150,7 @@ def _trusted_target(path: Path) -> Path:
         except FileNotFoundError:
             continue  # a dangling link: the directory check still applies
         except OSError as err:
-            raise _problem(f"access {path}", err) from None
+            raise os_problem(f"access {path}", err) from None
         owner = "root" if me == 0 else f"uid {me}"
         if st.st_uid not in (0, me):
             reason = f"it is owned by uid {st.st_uid}, not {owner}"
@@ -295,7 +168,13 @@ def _trusted_target(path: Path) -> Path:
     return target
 
 
-def _write(path: Path, data: bytes, fallback: os.stat_result | None) -> None:
+def _write(
+    path: Path,
+    data: bytes,
+    fallback: os.stat_result | None,
+    new_mode: int | None = None,
+    new_owner: tuple[int, int] | None = None,
+) -> None:
     target = _trusted_target(path)
     shown = _shown(path, target)
     if not data:
@@ -305,32 +184,38 @@ def _write(path: Path, data: bytes, fallback: os.stat_result | None) -> None:
     except FileNotFoundError:
         like = fallback
     except OSError as err:
-        raise _problem(f"write {shown}", err) from None
-    problem = like and _not_regular("write", shown, like.st_mode)
+        raise os_problem(f"write {shown}", err) from None
+    problem = like and not_regular("write", shown, like.st_mode)
     if problem:
         raise problem
     cleanup_stale_temp(target)
-    _replace(target, data, like, f"write {shown}", "write")
+    _replace(target, data, like, f"write {shown}", "write", new_mode, new_owner)
 
 
 def _replace(
-    target: Path, data: bytes, like: os.stat_result | None, what: str, kind: str = "backup"
+    target: Path,
+    data: bytes,
+    like: os.stat_result | None,
+    what: str,
+    kind: str = "backup",
+    new_mode: int | None = None,
+    new_owner: tuple[int, int] | None = None,
 ) -> None:
     """Temp file in the target's directory (rename is only atomic within one file system)."""
     fd, tmp = _create_temp(target, what)
     try:
         try:
-            _fault(f"{kind}-temp-created")
+            fault(f"{kind}-temp-created")
             view = memoryview(data)
             if os.environ.get(FAULT_ENV):
                 view = view[os.write(fd, view[: len(view) // 2]) :]
-                _fault(f"{kind}-temp-partial")
+                fault(f"{kind}-temp-partial")
             while view:
                 view = view[os.write(fd, view) :]
-            _fault(f"{kind}-temp-written")
-            _copy_metadata(fd, target, like, what)
+            fault(f"{kind}-temp-written")
+            _copy_metadata(fd, target, like, what, new_mode, new_owner)
             os.fsync(fd)  # after the metadata too: a crash must not leave the new file 0600
-            _fault(f"{kind}-temp-synced")
+            fault(f"{kind}-temp-synced")
         finally:
             os.close(fd)
         os.replace(tmp, target)
@@ -340,36 +225,11 @@ def _replace(
         if isinstance(err, OSError):
             if err.errno == errno.EPERM and err.filename2 is None:
                 err.filename2 = str(target)  # a failed write or fsync names only the temp file
-            raise _problem(what, err) from None
+            raise os_problem(what, err) from None
         raise
-    _fault(f"{kind}-renamed")
+    fault(f"{kind}-renamed")
     _fsync_dir(target.parent, str(target))
-    _fault(f"{kind}-done")
-
-
-def _attribute_hint(paths: list[Path]) -> str:
-    """Why root gets EPERM: an immutable or append-only file or directory (chattr +i / +a)."""
-    import array
-
-    for candidate in [c for p in paths for c in (p, p.parent)]:
-        flags = array.array("i", [0])  # the kernel reads and writes an int, whatever the name
-        try:
-            fd = os.open(candidate, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW)
-        except OSError:
-            continue
-        try:
-            fcntl.ioctl(fd, _FS_IOC_GETFLAGS, flags, True)
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
-        for bit, name, letter in (
-            (_FS_IMMUTABLE_FL, "immutable", "i"),
-            (_FS_APPEND_FL, "append-only", "a"),
-        ):
-            if flags[0] & bit:
-                return f"; {candidate} is {name} (see lsattr; chattr -{letter} allows changes)"
-    return ""
+    fault(f"{kind}-done")
 
 
 def _create_temp(target: Path, what: str) -> tuple[int, Path]:
@@ -382,13 +242,22 @@ def _create_temp(target: Path, what: str) -> tuple[int, Path]:
         except FileExistsError:
             continue
         except OSError as err:
-            raise _problem(what, err) from None
+            raise os_problem(what, err) from None
     raise EnvironmentProblem(f"cannot {what}: no free temporary file name")
 
 
-def _copy_metadata(fd: int, target: Path, like: os.stat_result | None, what: str) -> None:
+def _copy_metadata(
+    fd: int,
+    target: Path,
+    like: os.stat_result | None,
+    what: str,
+    new_mode: int | None = None,
+    new_owner: tuple[int, int] | None = None,
+) -> None:
     if like is None:  # a new file: world-readable like the daemon.json packages ship
-        os.fchmod(fd, NEW_FILE_MODE)
+        if new_owner is not None and os.geteuid() == 0:
+            os.fchown(fd, *new_owner)  # a per-user file stays its user's after sudo
+        os.fchmod(fd, NEW_FILE_MODE if new_mode is None else new_mode)
         return
     have = os.fstat(fd)
     if (have.st_uid, have.st_gid) != (like.st_uid, like.st_gid):
@@ -396,7 +265,8 @@ def _copy_metadata(fd: int, target: Path, like: os.stat_result | None, what: str
             os.fchown(fd, like.st_uid, like.st_gid)
         except OSError as err:
             raise EnvironmentProblem(
-                f"cannot {what}: cannot keep its owner {like.st_uid}:{like.st_gid}: {_cause(err)}"
+                f"cannot {what}: cannot keep its owner {like.st_uid}:{like.st_gid}:"
+                f" {describe_os_error(err)}"
             ) from None
     os.fchmod(fd, stat.S_IMODE(like.st_mode))  # after fchown, which clears setuid/setgid
     # Best effort: keep an SELinux label that differs from the directory's default.
@@ -416,7 +286,7 @@ def _fsync_dir(directory: Path, shown: str) -> None:
         if err.errno in (errno.EINVAL, errno.ENOTSUP):  # file systems without directory fsync
             return
         raise EnvironmentProblem(
-            f"wrote {shown} but could not flush its directory {directory}: {_cause(err)}"
+            f"wrote {shown} but could not flush its directory {directory}: {describe_os_error(err)}"
         ) from None
 
 
@@ -448,7 +318,7 @@ def list_backups(path: Path) -> list[Path]:
     except FileNotFoundError:
         return []
     except OSError as err:
-        raise _problem(f"list the backups in {directory}", err) from None
+        raise os_problem(f"list the backups in {directory}", err) from None
     found = [n for n in names if n.startswith(prefix) and _STAMP.fullmatch(n[len(prefix) :])]
     return [directory / n for n in sorted(found, reverse=True)]
 
@@ -461,7 +331,7 @@ def backup(path: Path, keep: int = 10) -> Path | None:
     try:
         like = os.stat(path)
     except OSError as err:
-        raise _problem(f"back up {path}", err) from None
+        raise os_problem(f"back up {path}", err) from None
     directory = backup_dir(path)
     try:
         os.mkdir(directory, 0o700)
@@ -469,7 +339,7 @@ def backup(path: Path, keep: int = 10) -> Path | None:
     except FileExistsError:
         pass
     except OSError as err:
-        raise _problem(f"back up {path} into {directory}", err) from None
+        raise os_problem(f"back up {path} into {directory}", err) from None
     if directory.is_symlink() or not directory.is_dir():  # backups hold root's config
         raise EnvironmentProblem(f"cannot back up {path}: {directory} is not a directory")
     existing = list_backups(path)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from adv_support import REPO, cli, cli_argv, make_root, one_json, shown, temp_files, tool_env
 
-from dockercfg import safefile
+from dockercfg import filelock, safefile
 
 WORKERS = 20
 START = b'{\n  "debug": false,\n  "insecure-registries": []\n}\n'
@@ -78,7 +78,7 @@ def test_twenty_parallel_adds_all_land(tmp_path: Path):
     check_backup_chain(conf, results, final)
     assert len(safefile.list_backups(conf)) == 10  # the newest ten are kept
     assert temp_files(conf.parent, safefile.backup_dir(conf)) == []
-    assert safefile.lock_path(conf).read_text() == ""  # released: it names no holder
+    assert filelock.lock_path(conf).read_text() == ""  # released: it names no holder
 
 
 def test_parallel_adds_and_removes_of_both_keys_compose(tmp_path: Path):
@@ -107,8 +107,8 @@ def test_parallel_adds_and_removes_of_both_keys_compose(tmp_path: Path):
 HOLDER = """
 import os, sys, time
 from pathlib import Path
-from dockercfg import safefile
-with safefile.lock(Path(sys.argv[1])):
+from dockercfg import filelock, safefile
+with filelock.lock(Path(sys.argv[1])):
     print("locked", flush=True)
     time.sleep(600)
 """
@@ -148,7 +148,7 @@ def test_lock_held_too_long_is_exit_3_naming_the_holder(tmp_path: Path):
         holder.wait(10)
 
     # The holder died with the lock (kill -9): the kernel released it, the stale pid is ignored.
-    assert safefile.lock_path(conf).read_text() == f"{holder.pid}\n"
+    assert filelock.lock_path(conf).read_text() == f"{holder.pid}\n"
     proc = cli(tmp_path, "add-insecure", "late.test", "--apply", "none",
                env={"DOCKERCFG_LOCK_TIMEOUT": "5"})  # fmt: skip
     assert proc.returncode == 0, shown(proc)
@@ -165,23 +165,23 @@ def test_lock_timeout_from_the_environment_is_checked(tmp_path: Path):
 
 
 def test_lock_timeout_in_the_library(tmp_path: Path):
-    """safefile.lock itself: bounded, names the holder, and the default follows the variable."""
+    """filelock.lock itself: bounded, names the holder, and the default follows the variable."""
     conf = make_root(tmp_path, START)
     holder = hold_lock(conf)
     try:
         started = time.monotonic()
         try:
-            with safefile.lock(conf, timeout=0.3):
+            with filelock.lock(conf, timeout=0.3):
                 raise AssertionError("got a lock another process holds")
         except safefile.EnvironmentProblem as err:
             assert f"held by pid {holder.pid}" in err.message
         assert time.monotonic() - started < 3
         os.environ["DOCKERCFG_LOCK_TIMEOUT"] = "0.2"
         try:
-            assert safefile.lock_timeout() == 0.2
+            assert filelock.lock_timeout() == 0.2
             started = time.monotonic()
             try:
-                with safefile.lock(conf):
+                with filelock.lock(conf):
                     raise AssertionError("got a lock another process holds")
             except safefile.EnvironmentProblem as err:
                 assert "timed out after 0.2s" in err.message

@@ -27,7 +27,7 @@ from adv_support import (
     tree,
 )
 
-from dockercfg import safefile
+from dockercfg import filelock, safefile
 
 ORIGINAL = b'{\n  "debug": true,\n  "insecure-registries": ["keep.test:5000"]\n}\n'
 BACKUP_NAME = re.compile(r"daemon\.json\.[0-9]{8}T")
@@ -194,7 +194,7 @@ def test_immutable_or_append_only(tmp_path: Path, flag: str, where: str, name: s
     require_root()
     conf = make_root(tmp_path, ORIGINAL)
     safefile.backup(conf)  # the backup dir exists already: only the file itself is protected
-    with safefile.lock(conf):
+    with filelock.lock(conf):
         pass  # ... and the lock file
     target = conf if where == "file" else conf.parent
     if not chattr(flag, target):

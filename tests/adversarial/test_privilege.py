@@ -30,7 +30,7 @@ from adv_support import (
     world_dir,
 )
 
-from dockercfg import safefile
+from dockercfg import filelock, safefile
 
 SECRET = b'{\n  "proxies": {"http-proxy": "http://user:s3cret@proxy.test:3128"}\n}\n'
 ORIGINAL = b'{\n  "insecure-registries": ["keep.test:5000"]\n}\n'
@@ -117,7 +117,7 @@ def test_private_file_stays_private_backups_temp_and_lock(tmp_path: Path):
         assert stat.S_IMODE(conf.stat().st_mode) == 0o600
         assert stat.S_IMODE(backup.stat().st_mode) == 0o600
         assert stat.S_IMODE(backup.parent.stat().st_mode) == 0o700
-        assert stat.S_IMODE(safefile.lock_path(conf).stat().st_mode) == 0o600
+        assert stat.S_IMODE(filelock.lock_path(conf).stat().st_mode) == 0o600
 
         # A temp file left by kill -9 in the middle of the write holds the new secret: 0600 too.
         proc = cli(root, "add-insecure", "y.test:5000", "--apply", "none",
@@ -127,7 +127,7 @@ def test_private_file_stays_private_backups_temp_and_lock(tmp_path: Path):
         (leftover,) = [p for p in conf.parent.iterdir() if safefile.TMP_MARK in p.name]
         assert stat.S_IMODE(leftover.stat().st_mode) == 0o600
 
-        for path in (conf, backup, leftover, safefile.lock_path(conf)):
+        for path in (conf, backup, leftover, filelock.lock_path(conf)):
             probe = as_nobody([sys.executable, "-c", f"open({str(path)!r}, 'rb').read()"])
             assert probe.returncode != 0 and "PermissionError" in probe.stderr, (path, probe)
         probe = as_nobody(["ls", str(backup.parent)])

@@ -21,7 +21,7 @@ import pytest
 from support import require_mount_ns
 from support import require_root as support_require_root
 
-from dockercfg import safefile
+from dockercfg import filelock, safefile
 from dockercfg.errors import EnvironmentProblem
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ def require_root() -> None:
 CHILD_PRELUDE = """
 import json, os, sys
 from pathlib import Path
-from dockercfg import safefile
+from dockercfg import filelock, safefile
 from dockercfg.errors import EnvironmentProblem
 out = {}
 def attempt(name, fn):
@@ -215,7 +215,7 @@ def test_missing_parent_directory(tmp_path: Path):
     with pytest.raises(EnvironmentProblem) as caught:
         safefile.atomic_write(path, NEW)
     one_line(caught.value.message, f"cannot write {path}: directory {path.parent} does not exist")
-    with pytest.raises(EnvironmentProblem) as caught, safefile.lock(path):
+    with pytest.raises(EnvironmentProblem) as caught, filelock.lock(path):
         pass
     one_line(caught.value.message, f"cannot lock {path}: directory {path.parent} does not exist")
     assert safefile.read_bytes(path) is None
@@ -271,7 +271,7 @@ try:
 except OSError:
     os.close(fd)
 attempt("backup", lambda: safefile.backup(conf))
-with safefile.lock(conf):  # the pid note is optional: locking still works on a full disk
+with filelock.lock(conf):  # the pid note is optional: locking still works on a full disk
     attempt("write_locked", lambda: safefile.atomic_write(conf, {NEW!r}))
 out["after_all"] = conf.read_bytes() == {ORIGINAL!r}
 out["files"] = sorted(os.listdir(d))
@@ -302,7 +302,7 @@ attempt("restore", lambda: safefile.restore(conf, Path({str(backup)!r})))
 attempt("backup", lambda: safefile.backup(conf))
 attempt("remove", lambda: safefile.remove(conf))
 def locked():
-    with safefile.lock(conf):
+    with filelock.lock(conf):
         pass
 attempt("lock", locked)
 out["read"] = safefile.read_bytes(conf).decode()
@@ -325,7 +325,7 @@ attempt("write", lambda: safefile.atomic_write(conf, b'{"x": 1}\\n'))
 attempt("backup", lambda: safefile.backup(conf))
 attempt("read", lambda: safefile.read_bytes(Path("secret.json")))
 def locked():
-    with safefile.lock(conf):
+    with filelock.lock(conf):
         pass
 attempt("lock", locked)
 """
@@ -516,8 +516,8 @@ def test_restore_from_a_missing_backup(conf: Path, tmp_path: Path):
 HOLDER = """
 import sys
 from pathlib import Path
-from dockercfg import safefile
-with safefile.lock(Path(sys.argv[1])):
+from dockercfg import filelock, safefile
+with filelock.lock(Path(sys.argv[1])):
     print("locked", flush=True)
     sys.stdin.readline()
 print("released", flush=True)
@@ -544,9 +544,9 @@ def holder(conf: Path):
 
 def test_lock_file_sits_beside_the_target_with_the_holders_pid(conf: Path):
     lock_file = conf.parent / ".daemon.json.dockercfg.lock"
-    assert safefile.lock_path(conf) == lock_file
+    assert filelock.lock_path(conf) == lock_file
     inode = conf.stat().st_ino
-    with safefile.lock(conf):
+    with filelock.lock(conf):
         assert lock_file.read_text() == f"{os.getpid()}\n"
         assert stat.S_IMODE(lock_file.stat().st_mode) == 0o600
         safefile.atomic_write(conf, NEW)  # the target is replaced; the lock file is not
@@ -556,7 +556,7 @@ def test_lock_file_sits_beside_the_target_with_the_holders_pid(conf: Path):
 
 def test_lock_times_out_naming_the_other_process(conf: Path, holder):
     started = time.monotonic()
-    with pytest.raises(EnvironmentProblem) as caught, safefile.lock(conf, timeout=0.3):
+    with pytest.raises(EnvironmentProblem) as caught, filelock.lock(conf, timeout=0.3):
         pytest.fail("got a lock another process holds")
     elapsed = time.monotonic() - started
     one_line(
@@ -565,7 +565,7 @@ def test_lock_times_out_naming_the_other_process(conf: Path, holder):
     )
     assert 0.3 <= elapsed < 2.0
     assert holder.communicate("\n", timeout=10)[0] == "released\n"
-    with safefile.lock(conf, timeout=0.3):  # free again
+    with filelock.lock(conf, timeout=0.3):  # free again
         pass
 
 
@@ -578,7 +578,7 @@ def test_lock_waits_for_the_holder_to_let_go(conf: Path, holder):
     release.start()
     started = time.monotonic()
     try:
-        with safefile.lock(conf, timeout=10):
+        with filelock.lock(conf, timeout=10):
             assert (conf.parent / ".daemon.json.dockercfg.lock").read_text() == f"{os.getpid()}\n"
     finally:
         release.join()
@@ -586,16 +586,16 @@ def test_lock_waits_for_the_holder_to_let_go(conf: Path, holder):
 
 
 def test_lock_is_released_when_the_body_raises(conf: Path):
-    with pytest.raises(RuntimeError), safefile.lock(conf):
+    with pytest.raises(RuntimeError), filelock.lock(conf):
         raise RuntimeError("boom")
-    with safefile.lock(conf, timeout=0.1):
+    with filelock.lock(conf, timeout=0.1):
         pass
 
 
 def test_lock_is_not_reentrant_even_in_one_process(conf: Path):
     """flock belongs to the open file: a nested lock() is a bug, reported within the timeout."""
-    outer = safefile.lock(conf)
-    with outer, pytest.raises(EnvironmentProblem) as caught, safefile.lock(conf, timeout=0.05):
+    outer = filelock.lock(conf)
+    with outer, pytest.raises(EnvironmentProblem) as caught, filelock.lock(conf, timeout=0.05):
         pass
     one_line(caught.value.message, f"(held by pid {os.getpid()})")
 
@@ -603,8 +603,8 @@ def test_lock_is_not_reentrant_even_in_one_process(conf: Path):
 def test_lock_refuses_a_symlinked_lock_file(conf: Path, tmp_path: Path):
     victim = tmp_path / "victim"
     victim.write_bytes(b"precious")
-    safefile.lock_path(conf).symlink_to(victim)
-    with pytest.raises(EnvironmentProblem) as caught, safefile.lock(conf):
+    filelock.lock_path(conf).symlink_to(victim)
+    with pytest.raises(EnvironmentProblem) as caught, filelock.lock(conf):
         pass
-    one_line(caught.value.message, f"cannot lock {conf}: {safefile.lock_path(conf)} is a symlink")
+    one_line(caught.value.message, f"cannot lock {conf}: {filelock.lock_path(conf)} is a symlink")
     assert victim.read_bytes() == b"precious"
