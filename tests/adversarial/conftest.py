@@ -17,19 +17,19 @@ INTEGRATION = Path(__file__).resolve().parents[1] / "integration"
 if str(INTEGRATION) not in sys.path:
     sys.path.insert(0, str(INTEGRATION))  # sandbox.py, hostsetup.py
 
+from hostsetup import DOCKERDS  # noqa: E402
 from support import started_sandbox  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    from hostsetup import SandboxUnavailable, preflight
-    from sandbox import Sandbox
+@pytest.fixture(scope="module", params=list(DOCKERDS.values()), ids=list(DOCKERDS))
+def sandbox(request):
+    """One sandbox per dockerd version (tests/integration/conftest.py: sandbox_for)."""
+    from hostsetup import SandboxUnavailable
+    from sandbox import sandbox_for
 
-    def make() -> Sandbox:
-        preflight()
-        return Sandbox()
-
-    yield from started_sandbox(make, SandboxUnavailable, "integration sandbox")
+    yield from started_sandbox(
+        lambda: sandbox_for(request.param), SandboxUnavailable, "integration sandbox"
+    )
 
 
 @pytest.fixture

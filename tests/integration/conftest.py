@@ -1,24 +1,24 @@
-"""Fixtures for the integration tests: one real sandbox per session (see sandbox.py).
+"""Fixtures for the integration tests: one real sandbox per dockerd version (see sandbox.py).
 
-When the machine cannot host it (not root, a program missing, no private mount namespace) the
-tests are skipped with the reason, except under CI=true, where that is a failure.
+Every test that uses `sandbox`/`sb` runs once on Debian 12's dockerd 20.10 and once on Debian 13's
+26.1 (ids `dockerd20.10`, `dockerd26.1`: `-k dockerd26` runs one). When the machine cannot host
+a sandbox (not root, a program missing, no private mount namespace, 26.1 not fetched) the tests
+are skipped with the reason, except under CI=true, where that is a failure.
 """
 
 from __future__ import annotations
 
 import pytest
-from hostsetup import SandboxUnavailable, preflight
-from sandbox import Sandbox
+from hostsetup import DOCKERDS, SandboxUnavailable
+from sandbox import Sandbox, sandbox_for
 from support import started_sandbox
 
 
-@pytest.fixture(scope="session")
-def sandbox():
-    def make() -> Sandbox:
-        preflight()
-        return Sandbox()
-
-    yield from started_sandbox(make, SandboxUnavailable, "integration sandbox")
+@pytest.fixture(scope="session", params=list(DOCKERDS.values()), ids=list(DOCKERDS))
+def sandbox(request):
+    yield from started_sandbox(
+        lambda: sandbox_for(request.param), SandboxUnavailable, "integration sandbox"
+    )
 
 
 @pytest.fixture

@@ -19,6 +19,19 @@ T = TypeVar("T")
 
 SYSTEMD = "/lib/systemd/systemd"
 DOCKERD = "/usr/sbin/dockerd"
+# Debian 13's dockerd 26.1, unpacked by tests/fetch-debian13 (tests/run calls it); it runs with
+# Debian 12's containerd 1.6 and runc. Inside a sandbox it is bind-mounted over DOCKERD, so the
+# tool, the unit and /etc/init.d/docker all see one installed dockerd, as on a real host.
+TEST_CACHE = Path(os.environ.get("DOCKERCFG_TEST_CACHE", "/var/cache/dockercfg-tests"))
+DOCKERD_26 = TEST_CACHE / "trixie/root/usr/sbin/dockerd"
+# id -> (binary, daemon.json the sandbox keeps in place, "--storage-driver" value)
+DOCKERDS = {
+    "dockerd20.10": (DOCKERD, None, "vfs"),
+    "dockerd26.1": (str(DOCKERD_26), None, "vfs"),
+}
+# The containerd image store: a snapshotter name (native), not the graph driver vfs.
+CONTAINERD_STORE = {"features": {"containerd-snapshotter": True}}
+DOCKERD_26_CONTAINERD = (str(DOCKERD_26), CONTAINERD_STORE, "native")
 # Debian's 20.10 client matches the 20.10 daemon; a newer client negotiates down to API 1.41.
 DOCKER_CLIENT = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
 NEEDED = (
@@ -59,6 +72,15 @@ def run(
 
 
 # Preflight -------------------------------------------------------------------------------------
+
+
+def dockerd_problem(binary: str) -> str | None:
+    """Why this dockerd cannot be used by a sandbox, or None."""
+    if binary == DOCKERD:
+        return None
+    if not os.access(binary, os.X_OK):
+        return f"{binary} is missing: run `tests/fetch-debian13 docker.io containerd`"
+    return None
 
 
 def preflight() -> None:
@@ -217,3 +239,34 @@ class CgroupTree:
         for directory in self._dirs():
             with contextlib.suppress(OSError):
                 directory.rmdir()
+
+
+# Processes -------------------------------------------------------------------------------------
+
+# Runs inside the network namespace: GET a URL, retrying until a deadline; prints status and body.
+HTTP_GET = """\
+import sys, time, urllib.request, urllib.error
+url, deadline = sys.argv[1], time.monotonic() + float(sys.argv[2])
+delay, last = 0.01, "no answer"
+while True:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            print(r.status); print(r.read().decode()); break
+    except urllib.error.HTTPError as e:
+        print(e.code); print(e.read().decode()); break
+    except OSError as e:
+        last = str(e)
+    if time.monotonic() > deadline:
+        print(0); print(last); break
+    time.sleep(delay); delay = min(delay * 2, 0.5)
+"""
+
+
+def terminate(proc: subprocess.Popen, timeout: float = 20) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

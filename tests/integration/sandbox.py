@@ -26,10 +26,15 @@ from pathlib import Path
 from hostsetup import (
     DOCKER_CLIENT,
     DOCKERD,
+    HTTP_GET,
     SYSTEMD,
     CgroupTree,
+    SandboxUnavailable,
     bind,
+    dockerd_problem,
+    preflight,
     run,
+    terminate,
     tmpfs,
     umount,
     wait_until,
@@ -71,27 +76,15 @@ http:
   addr: "[::1]:5000"
 """
 
-# Runs inside the network namespace: GET a URL, retrying until a deadline; prints status and body.
-HTTP_GET = """\
-import sys, time, urllib.request, urllib.error
-url, deadline = sys.argv[1], time.monotonic() + float(sys.argv[2])
-delay, last = 0.01, "no answer"
-while True:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            print(r.status); print(r.read().decode()); break
-    except urllib.error.HTTPError as e:
-        print(e.code); print(e.read().decode()); break
-    except OSError as e:
-        last = str(e)
-    if time.monotonic() > deadline:
-        print(0); print(last); break
-    time.sleep(delay); delay = min(delay * 2, 0.5)
-"""
-
 
 class Sandbox:
-    def __init__(self) -> None:
+    def __init__(
+        self, dockerd: str = DOCKERD, base_config: dict | None = None, storage: str = "vfs"
+    ) -> None:
+        """`dockerd`: the binary, bind-mounted over /usr/sbin/dockerd for the sandbox's life;
+        `base_config`: a daemon.json that reset() puts back (the containerd image store)."""
+        self.binary, self.storage = dockerd, storage
+        self.base_config = json.dumps(base_config, indent=2) + "\n" if base_config else None
         self.t = Path(tempfile.mkdtemp(prefix="dcfg-", dir="/tmp"))  # short: socket paths
         try:
             self.cgroup = CgroupTree(self.t.name)
@@ -149,8 +142,12 @@ class Sandbox:
         t = self.t
         for sub in ("etc-docker", "home", "data", "exec", "registry"):
             (t / sub).mkdir(parents=True, exist_ok=True)
+        if self.binary != DOCKERD:
+            self._mount(DOCKERD, lambda: bind(Path(self.binary), DOCKERD))
         self._mount("/run", lambda: tmpfs("/run"))
         self._mount("/etc/docker", lambda: bind(t / "etc-docker", "/etc/docker"))
+        if self.base_config:
+            self.daemon_json.write_text(self.base_config)
         shutil.copytree("/etc/default", t / "etc-default", symlinks=True)
         if not (t / "etc-default/docker").exists():
             (t / "etc-default/docker").write_bytes(b"")
@@ -176,11 +173,8 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop everything in reverse order; each step is bounded and never raises."""
-        steps = [
-            lambda: self.remove_containers(),
-            lambda: self.stop_docker(),
-        ]
-        steps += [lambda p=p: _terminate(p) for p in reversed(self._procs)]
+        steps = [lambda: self.remove_containers(), lambda: self.stop_docker()]
+        steps += [lambda p=p: terminate(p) for p in reversed(self._procs)]
         steps += [lambda: os.kill(self._dbus_pid, signal.SIGTERM) if self._dbus_pid else None]
         steps += [lambda: self.cgroup.kill_and_remove()]
         steps += [lambda m=m: umount(m) for m in reversed(self._mounts)]
@@ -242,7 +236,7 @@ class Sandbox:
         flags = [
             f"-H unix://{t}/docker.sock", f"--data-root {t}/data", f"--exec-root {t}/exec",
             f"--pidfile {t}/docker.pid", "--iptables=false", "--bridge=none",
-            "--storage-driver=vfs", "--exec-opt native.cgroupdriver=cgroupfs",
+            f"--storage-driver={self.storage}", "--exec-opt native.cgroupdriver=cgroupfs",
             f"--cgroup-parent {self.cgroup.path}/containers", *extra_flags,
             *(["$DOCKER_OPTS"] if debian else []),
         ]  # fmt: skip
@@ -282,9 +276,13 @@ class Sandbox:
         anything changed."""
         changed = False
         for entry in Path("/etc/docker").iterdir():
-            if entry.name != "key.json":
+            if entry.name != "key.json" and not (
+                entry == self.daemon_json and self.base_config == entry.read_text()
+            ):
                 changed = True
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        if self.base_config and not self.daemon_json.exists():
+            self.daemon_json.write_text(self.base_config)
         if Path("/etc/default/docker").read_bytes() != self.default_docker:
             Path("/etc/default/docker").write_bytes(self.default_docker)
             changed = True
@@ -390,11 +388,12 @@ class Sandbox:
         assert code == 0, out
 
 
-def _terminate(proc: subprocess.Popen, timeout: float = 20) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+def sandbox_for(spec: tuple) -> Sandbox:
+    """A Sandbox for one hostsetup.DOCKERDS entry (binary, daemon.json kept in place, storage
+    driver); SandboxUnavailable when this machine cannot run it."""
+    binary, base_config, storage = spec
+    preflight()
+    problem = dockerd_problem(binary)
+    if problem:
+        raise SandboxUnavailable(problem)
+    return Sandbox(binary, base_config, storage)

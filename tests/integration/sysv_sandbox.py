@@ -66,8 +66,8 @@ def neutralise_ulimits(script: str) -> str:
 class SysvSandbox(Sandbox):
     """Debian's init script manages dockerd; `service docker restart` is the only restart."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, dockerd: str = DOCKERD) -> None:
+        super().__init__(dockerd)  # the init script runs /usr/sbin/dockerd: bind-mounted
         t = self.t
         self.env.pop("DBUS_SYSTEM_BUS_ADDRESS", None)  # no systemd here, not even a fake one
         self.pidfile = t / "docker.pid"  # dockerd's -p "$DOCKER_PIDFILE"

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hostsetup import DOCKERD, SandboxUnavailable
+from hostsetup import DOCKERD, DOCKERDS, SandboxUnavailable, dockerd_problem
 from sandbox import REGISTRY
 from support import RESULT_KEYS as SUPPORT_RESULT_KEYS
 from support import started_sandbox
@@ -28,11 +28,15 @@ FLAG = ["--insecure-registry", REGISTRY]
 RELOAD_SIGNAL = "Got signal to reload configuration"
 
 
-@pytest.fixture(scope="module")
-def sysv_box():
+@pytest.fixture(scope="module", params=list(DOCKERDS.values()), ids=list(DOCKERDS))
+def sysv_box(request):
     def make() -> SysvSandbox:
         sysv_preflight()
-        return SysvSandbox()
+        binary = request.param[0]
+        problem = dockerd_problem(binary)
+        if problem:
+            raise SandboxUnavailable(problem)
+        return SysvSandbox(binary)
 
     yield from started_sandbox(make, SandboxUnavailable, "sysv sandbox")
 
