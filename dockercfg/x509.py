@@ -1,11 +1,19 @@
-"""Just enough X.509 to show and judge a certificate: PEM blocks, a DER reader, the fields people
-check (subject, issuer, names, validity, CA flag, SHA-256 fingerprint).
+"""Just enough X.509 to show and judge a certificate: PEM blocks, and the fields people check
+(subject, issuer, names, validity, CA flag, SHA-256 fingerprint), read by `cryptography`.
 
-Why not `cryptography`: Debian's python3 has no hard dependency on it and dockercfg must run from
-the distribution's packages alone; `ssl` has no public certificate parser (`_test_decode_cert` is
-private and cannot say whether a certificate is a CA). Verification itself is never done here:
-that is OpenSSL's job (`ssl` handshakes in netprobe.py); this module describes
-certificates and explains, from their contents, why a chain OpenSSL rejected was rejected.
+Certificates arrive from the network and are read as root, so the DER is parsed by
+`cryptography` (python3-cryptography), never by code of ours. It costs about 70 ms to import,
+so it is imported on the first parse only: just probe and trust-ca pay for it.
+
+Hand-written, and why:
+- pem_blocks: cryptography 38 (Debian 12) loads one PEM object of a known kind; it cannot list
+  every block with its label and say whether RFC 1421 headers (an encrypted key) are present,
+  which is what trust-ca needs to refuse a key or an encrypted key with the right message.
+- matches_host: Go's VerifyHostname rules (what dockerd applies); cryptography 38 has no
+  hostname check.
+- judge: which of several problems dockerd would name first is dockercfg's own rule.
+Verification itself is never done here: that is OpenSSL's job (`ssl` handshakes in
+netprobe.py); this module describes certificates and explains why OpenSSL rejected a chain.
 """
 
 from __future__ import annotations
@@ -15,9 +23,12 @@ import binascii
 import hashlib
 import ipaddress
 import re
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+from dockercfg.errors import EnvironmentProblem
 
 # Go's pem.Decode (what dockerd uses) ignores text around the blocks, and so does this.
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,64})-----\r?\n(.*?)-----END \1-----", re.DOTALL)
@@ -33,10 +44,11 @@ _VERIFY_STATUS = {
 }  # fmt: skip
 # When several things are wrong, the one that trusting a CA cannot fix comes first.
 _PRIORITY = ("expired", "not-yet-valid", "hostname-mismatch", "self-signed", "unknown-ca")
-_SAN = "2.5.29.17"
-_BASIC_CONSTRAINTS = "2.5.29.19"
-_STRING_CODECS = {0x0C: "utf-8", 0x13: "ascii", 0x16: "ascii", 0x14: "latin-1", 0x1E: "utf-16-be",
-                  0x1C: "utf-32-be"}  # fmt: skip
+_ADDRESS = (ipaddress.IPv4Address, ipaddress.IPv6Address)  # not the networks of name constraints
+NO_CRYPTOGRAPHY = (
+    "reading certificates needs the Python package cryptography"
+    " (Debian/Ubuntu: apt-get install python3-cryptography; pip: dockercfg[tls])"
+)
 
 
 class BadCertificate(ValueError):
@@ -121,50 +133,6 @@ def pem_blocks(data: bytes) -> list[PemBlock]:
     return blocks
 
 
-# DER --------------------------------------------------------------------------------------------
-
-
-def _tlv(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
-    """(tag, content start, content end) of the element at `pos`, which must end by `end`."""
-    if pos + 2 > end:
-        raise BadCertificate("truncated DER")
-    tag, length = data[pos], data[pos + 1]
-    if tag & 0x1F == 0x1F:
-        raise BadCertificate("multi-byte DER tag")
-    pos += 2
-    if length & 0x80:
-        count = length & 0x7F
-        if not 1 <= count <= 4 or pos + count > end:
-            raise BadCertificate("bad DER length")
-        length = int.from_bytes(data[pos : pos + count], "big")
-        pos += count
-    if pos + length > end:
-        raise BadCertificate("truncated DER")
-    return tag, pos, pos + length
-
-
-def _items(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
-    items, pos = [], start
-    while pos < end:
-        item = _tlv(data, pos, end)
-        items.append(item)
-        pos = item[2]
-    return items
-
-
-def _oid(raw: bytes) -> str:
-    parts, value = [], 0
-    for byte in raw:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            parts.append(value)
-            value = 0
-    if not parts:
-        raise BadCertificate("empty OID")
-    first = min(parts[0] // 40, 2)
-    return ".".join(str(p) for p in [first, parts[0] - 40 * first, *parts[1:]])
-
-
 def printable(text: str, limit: int = 200) -> str:
     """Text from a certificate or a server, safe for one line of a terminal: no control
     characters (a crafted CN must not add lines to an error or move the cursor), bounded."""
@@ -172,95 +140,77 @@ def printable(text: str, limit: int = 200) -> str:
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
-def _string(tag: int, raw: bytes) -> str:
-    codec = _STRING_CODECS.get(tag, "latin-1")
-    return printable(raw.decode(codec, "replace"), 100)
+# Parsing ----------------------------------------------------------------------------------------
 
 
-def _name(data: bytes, start: int, end: int) -> str:
-    """RFC 4514-like, in certificate order: 'CN=registry.test, O=Example'."""
-    parts = []
-    for _tag, s, e in _items(data, start, end):  # SET OF
-        for _tag2, s2, e2 in _items(data, s, e):  # SEQUENCE { type, value }
-            (_t, os_, oe), (vt, vs, ve) = _items(data, s2, e2)[:2]
-            oid = _oid(data[os_:oe])
-            parts.append(f"{_OID_NAMES.get(oid, oid)}={_string(vt, data[vs:ve])}")
-    return ", ".join(parts)
-
-
-def _time(tag: int, raw: bytes) -> datetime:
-    text = raw.decode("ascii", "replace")
+def _cryptography() -> Any:
     try:
-        if tag == 0x17:  # UTCTime: RFC 5280 says 50-99 are 19xx
-            year = int(text[:2])
-            text = ("19" if year >= 50 else "20") + text
-        stamp = text.rstrip("Z")
-        fmt = "%Y%m%d%H%M%S" if len(stamp) == 14 else "%Y%m%d%H%M"
-        return datetime.strptime(stamp, fmt).replace(tzinfo=timezone.utc)
-    except ValueError:
-        raise BadCertificate(f"bad time {text!r}") from None
-
-
-def _extensions(data: bytes, start: int, end: int, cert: dict[str, Any]) -> None:
-    (_tag, s, e) = _tlv(data, start, end)  # [3] EXPLICIT SEQUENCE OF Extension
-    for _t, es, ee in _items(data, s, e):
-        parts = _items(data, es, ee)
-        oid = _oid(data[parts[0][1] : parts[0][2]])
-        _vt, vs, ve = parts[-1]  # OCTET STRING, after the optional critical flag
-        if oid == _SAN:
-            (_st, ss, se) = _tlv(data, vs, ve)
-            for tag, gs, ge in _items(data, ss, se):
-                if tag == 0x82:  # dNSName
-                    cert["dns_names"].append(printable(data[gs:ge].decode("ascii", "replace")))
-                elif tag == 0x87 and ge - gs in (4, 16):  # iPAddress
-                    cert["ip_addresses"].append(str(ipaddress.ip_address(data[gs:ge])))
-        elif oid == _BASIC_CONSTRAINTS:
-            (_st, ss, se) = _tlv(data, vs, ve)
-            inner = _items(data, ss, se)
-            cert["ca"] = bool(inner and inner[0][0] == 0x01 and data[inner[0][1]] != 0)
+        from cryptography import x509 as cx
+    except ImportError:
+        raise EnvironmentProblem(NO_CRYPTOGRAPHY) from None
+    return cx
 
 
 def parse_der(der: bytes) -> Certificate:
     """Read a DER certificate; BadCertificate (with the reason) for anything else."""
+    cx = _cryptography()
+    # cryptography decodes lazily: a broken extension or name raises on first access, so every
+    # field is read inside the try. Its warnings (a negative serial, say) would be extra lines
+    # on stderr; the certificate is described as it is instead.
+    malformed = (ValueError, TypeError, cx.DuplicateExtension, cx.UnsupportedGeneralNameType,
+                 cx.InvalidVersion)  # fmt: skip
     try:
-        return _parse(der)
-    except (IndexError, ValueError) as err:
-        if isinstance(err, BadCertificate):
-            raise
-        raise BadCertificate(f"malformed certificate ({err})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _describe(cx, bytes(der), cx.load_der_x509_certificate(bytes(der)))
+    except malformed as err:
+        reason = printable(str(err).split("\n", 1)[0], 120)
+        raise BadCertificate(f"not a valid DER certificate ({reason})") from None
 
 
-def _parse(der: bytes) -> Certificate:
-    tag, s, e = _tlv(der, 0, len(der))
-    if tag != 0x30 or e != len(der):
-        raise BadCertificate("not a DER certificate")
-    outer = _items(der, s, e)
-    if len(outer) != 3 or outer[0][0] != 0x30:
-        raise BadCertificate("not a certificate (no TBSCertificate)")
-    tbs = _items(der, outer[0][1], outer[0][2])
-    version, i = 1, 0
-    if tbs[0][0] == 0xA0:  # [0] EXPLICIT version, absent for v1
-        _vt, vs, ve = _tlv(der, tbs[0][1], tbs[0][2])
-        version, i = int.from_bytes(der[vs:ve], "big") + 1, 1
-    serial, _alg, issuer, validity, subject = tbs[i : i + 5]
-    if serial[0] != 0x02 or issuer[0] != 0x30 or validity[0] != 0x30 or subject[0] != 0x30:
-        raise BadCertificate("not a certificate (unexpected TBSCertificate layout)")
-    (nbt, nbs, nbe), (nat, nas, nae) = _items(der, validity[1], validity[2])[:2]
-    fields: dict[str, Any] = {"dns_names": [], "ip_addresses": [], "ca": None}
-    for tag, es, ee in tbs[i + 6 :]:
-        if tag == 0xA3:
-            _extensions(der, es, ee, fields)
+def _describe(cx: Any, der: bytes, parsed: Any) -> Certificate:
+    dns_names: list[str] = []
+    ip_addresses: list[str] = []
+    ca = None
+    for ext in parsed.extensions:
+        if isinstance(ext.value, cx.SubjectAlternativeName):
+            dns_names = [printable(n) for n in ext.value.get_values_for_type(cx.DNSName)]
+            addresses = ext.value.get_values_for_type(cx.IPAddress)
+            ip_addresses = [str(a) for a in addresses if isinstance(a, _ADDRESS)]
+        elif isinstance(ext.value, cx.BasicConstraints):
+            ca = bool(ext.value.ca)
+    subject, issuer = parsed.subject, parsed.issuer
     return Certificate(
         der=der,
-        version=version,
-        serial=f"{int.from_bytes(der[serial[1] : serial[2]], 'big', signed=True):X}",
-        subject=_name(der, subject[1], subject[2]),
-        issuer=_name(der, issuer[1], issuer[2]),
-        not_before=_time(nbt, der[nbs:nbe]),
-        not_after=_time(nat, der[nas:nae]),
-        self_issued=der[subject[1] : subject[2]] == der[issuer[1] : issuer[2]],
-        **fields,
+        version=parsed.version.value + 1,
+        serial=f"{parsed.serial_number:X}",
+        subject=_name(subject),
+        issuer=_name(issuer),
+        not_before=_utc(parsed, "not_valid_before"),
+        not_after=_utc(parsed, "not_valid_after"),
+        dns_names=dns_names,
+        ip_addresses=ip_addresses,
+        ca=ca,
+        self_issued=subject == issuer,
     )
+
+
+def _name(name: Any) -> str:
+    """RFC 4514-like, in certificate order (not RFC 4514's reversed one, nor its escaping: people
+    compare it with what they typed in -subj): 'CN=registry.test, O=Example'."""
+    parts = []
+    for rdn in name.rdns:
+        for attribute in rdn:
+            oid = attribute.oid.dotted_string
+            value = attribute.value
+            text = value if isinstance(value, str) else value.decode("latin-1")
+            parts.append(f"{_OID_NAMES.get(oid, oid)}={printable(text, 100)}")
+    return ", ".join(parts)
+
+
+def _utc(parsed: Any, which: str) -> datetime:
+    aware = getattr(parsed, f"{which}_utc", None)  # cryptography 42+; 38 has naive UTC only
+    return aware if aware is not None else getattr(parsed, which).replace(tzinfo=timezone.utc)
 
 
 def matches_host(cert: Certificate, host: str) -> bool:
