@@ -7,7 +7,8 @@ a host's own one, so the machine's /etc, /run, /home and network are never touch
   controller;
 - host N: its own network namespace (T/ns/hN, eth0 at 10.77.0.(10+N), a veth pair on br0) and its
   own mount, PID and UTS namespaces. Inside, /run, /etc/init.d (empty: no init script, so dockercfg
-  sees a dockerd with no service manager and reloads it by SIGHUP) and /etc/docker, /home, /usr/local/bin, /etc/passwd, /etc/shadow, /etc/group, /etc/hosts,
+  sees a dockerd with no service manager and reloads it by SIGHUP) and /etc/docker, /home,
+  /usr/local/bin, /etc/passwd, /etc/shadow, /etc/group, /etc/hosts,
   /etc/hostname and /etc/sudoers.d are private copies: the `fleet` user, its SSH key and its
   sudo rule exist only there. PID 1 is the host's sshd; its dockerd (Debian 12's 20.10 or Debian
   13's 26.1) runs with --iptables=false --bridge=none --storage-driver=vfs and its data under T.
@@ -115,8 +116,12 @@ class Host:
     def run(self, cmd: list[str], timeout: float = 60, check: bool = True, env: dict | None = None):
         """A command inside the host (all its namespaces), as root."""
         enter = ["nsenter", "-t", str(self.pid), "-m", "-u", "-n", "-p", "--"]
-        base = {"PATH": f"{self.extra_path}/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
-                "DOCKER_CONFIG": f"{self.dir}/docker-client", "HOME": f"{self.dir}/root-home"}  # fmt: skip
+        base = {
+            "PATH": f"{self.extra_path}/usr/sbin:/usr/bin:/sbin:/bin",
+            "LANG": "C.UTF-8",
+            "DOCKER_CONFIG": f"{self.dir}/docker-client",
+            "HOME": f"{self.dir}/root-home",
+        }
         return run(enter + cmd, env={**base, **(env or {})}, timeout=timeout, check=check)
 
     def docker(self, *args: str, check: bool = True, timeout: float = 60):
