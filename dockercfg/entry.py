@@ -3,7 +3,6 @@ that Go binary takes ~40 ms to answer, which then overlaps with importing typer 
 adding to the wait of every command that judges by the installed dockerd.
 """
 
-import subprocess
 import sys
 
 # Commands that never look at the dockerd version.
@@ -20,15 +19,10 @@ def main() -> None:
         and not _NO_VERSION.intersection(args)
         and not any(a == "--root" or a.startswith(("--root=", "--docker-version")) for a in args)
     ):
-        try:
-            early_version_probe = subprocess.Popen(
-                ["dockerd", "--version"],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-            )
-        except OSError:
-            early_version_probe = None
+        # Answered from dockercfg/versioncache.py when this dockerd binary was asked before.
+        from dockercfg.versioncache import start_probe
+
+        early_version_probe = start_probe("dockerd")
     from dockercfg.cli import main as cli_main
 
     cli_main()

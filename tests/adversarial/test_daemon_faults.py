@@ -5,9 +5,10 @@ comes back, a restart job that hangs, and a crash between the write and the appl
 In every case: exit 4, the previous daemon.json back byte for byte, dockerd running with it
 whenever it can run at all, and a message that says which of those is true.
 
-Some runs lower dockercfg's own waits (ops.VERIFY_TIMEOUT, ops.RESTART_TIMEOUT, the Engine API
-timeout) through a small wrapper, so that a fault that costs the real tool 10-120 s of waiting
-costs the suite a few seconds; the code paths are the same.
+Some runs lower dockercfg's own waits (VERIFY_TIMEOUT and RESTART_TIMEOUT of
+dockercfg.engines.docker, the Engine API timeout) through a small wrapper, so that a fault
+that costs the real tool 10-120 s of waiting costs the suite a few seconds; the code paths are
+the same.
 """
 
 from __future__ import annotations
@@ -34,12 +35,13 @@ MIRROR_WITH_PATH = "https://mirror.example.com/some/path"
 
 TUNED = """
 import json, os, sys
-from dockercfg import engine, ops
+from dockercfg import engine
+from dockercfg.engines import docker as applying
 tuning = json.loads(os.environ["DOCKERCFG_TEST_TUNING"])
-if "verify" in tuning and isinstance(getattr(ops, "VERIFY_TIMEOUT", None), dict):
-    ops.VERIFY_TIMEOUT.update({mode: tuning["verify"] for mode in ops.VERIFY_TIMEOUT})
-if "restart" in tuning and hasattr(ops, "RESTART_TIMEOUT"):
-    ops.RESTART_TIMEOUT = tuning["restart"]
+if "verify" in tuning:
+    applying.VERIFY_TIMEOUT.update({mode: tuning["verify"] for mode in applying.VERIFY_TIMEOUT})
+if "restart" in tuning:
+    applying.RESTART_TIMEOUT = tuning["restart"]
 if "engine" in tuning:
     engine.Engine.__init__.__defaults__ = (tuning["engine"],)
 from dockercfg.cli import main
@@ -128,7 +130,7 @@ def test_a_reload_dockerd_rejects_is_rolled_back(sb):
     assert proc.returncode == 4, shown(proc)
     assert "invalid mirror" in sb.dockerd_log()[log_size:]  # dockerd did refuse it
     assert sb.daemon_json.read_text() == BEFORE
-    assert sb.dockerd_pid() == pid and sb.registry_config()["Mirrors"] == []
+    assert sb.dockerd_pid() == pid and sb.mirrors_live() == []
     message = last_line(proc)
     assert MIRROR_WITH_PATH in message and "restored" in message, message
     assert "dockerd is running with it again" in message, message

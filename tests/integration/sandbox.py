@@ -106,6 +106,7 @@ class Sandbox:
             "DBUS_SYSTEM_BUS_ADDRESS": self.bus,
             "DOCKER_HOST": f"unix://{self.t}/docker.sock",
             "DOCKER_CONFIG": str(self.t / "docker-client"),
+            "DOCKERCFG_CACHE_DIR": str(self.t / "dockercfg-cache"),  # not the host's /var/cache
         }
         self.user_env = {
             **base,
@@ -328,6 +329,9 @@ class Sandbox:
     def registry_config(self) -> dict:
         """The live daemon's /info RegistryConfig."""
         return json.loads(self.docker("info", "--format", "{{json .RegistryConfig}}").stdout)
+
+    def mirrors_live(self) -> list[str]:
+        return self.registry_config().get("Mirrors") or []  # 26.1: null when there are none
 
     def insecure_live(self) -> list[str]:
         return sorted(self.registry_config()["IndexConfigs"].keys() - {"docker.io"})

@@ -217,13 +217,13 @@ def test_add_and_remove_mirror(sb):
 
     applied_ok(result)
     assert json.loads(sb.daemon_json.read_text()) == {"registry-mirrors": [MIRROR + "/"]}
-    assert sb.registry_config()["Mirrors"] == [MIRROR + "/"]
+    assert sb.mirrors_live() == [MIRROR + "/"]
 
     result = tool_json(sb, "remove-mirror", MIRROR)
 
     applied_ok(result)
     assert json.loads(sb.daemon_json.read_text()) == {"registry-mirrors": []}
-    assert sb.registry_config()["Mirrors"] == []
+    assert sb.mirrors_live() == []
 
 
 # 10. rollback --------------------------------------------------------------------------------
