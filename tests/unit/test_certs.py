@@ -1,17 +1,14 @@
-"""Certificates in, files out: x509 parsing, CA and client-pair checks, certs.d locations, and
+"""Certificates in, files out: CA and client-pair checks, certs.d locations, and
 trust-ca/untrust-ca on a --root prefix with --offline (the live-server checks are in
-test_probe.py and the integration story).
+test_probe.py and the integration story; x509 parsing in test_x509.py).
 
-Certificates are made with the `openssl` CLI, as an administrator would make them; the parser's
-answers are compared with openssl's own.
+Certificates are made with the `openssl` CLI, as an administrator would make them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -19,110 +16,18 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from certkit import REPO, Pki, make_pki, openssl, pem
 from support import RESULT_KEYS
 
-from dockercfg import certs, x509
+from dockercfg import certs
 from dockercfg.errors import ConfigInvalid, EnvironmentProblem, UsageError
 
-REPO = Path(__file__).resolve().parents[2]  # `-m dockercfg` from here runs this checkout
-sys.path.insert(0, str(REPO / "tests/integration"))
-from tls_registry import Pki  # noqa: E402
-
-pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl CLI")
 REGISTRY = "registry.test:5443"
-
-
-def openssl(*args: str, data: bytes | None = None) -> bytes:
-    done = subprocess.run(["openssl", *args], input=data, capture_output=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> Pki:
-    pki = Pki(tmp_path_factory.mktemp("pki"))
-    pki.ca()
-    pki.ca("other", cn="some other CA")
-    pki.ca("old", cn="an expired CA", days=(-800, -400))
-    pki.ca("future", cn="a future CA", days=(10, 40))
-    pki.server("server", names=("DNS:registry.test", "DNS:*.apps.test", "IP:127.0.0.1", "IP:::1"))
-    pki.server("self", issuer=None)
-    pki.client()
-    pki.key("stray")
-    return pki
-
-
-def pem(pki: Pki, name: str) -> Path:
-    return pki.dir / f"{name}.pem"
-
-
-# x509 ----------------------------------------------------------------------------------------
-
-
-def test_parser_agrees_with_openssl(pki):
-    path = pem(pki, "server")
-    cert = x509.parse_der(x509.pem_blocks(path.read_bytes())[0].der)
-    fingerprint = openssl("x509", "-in", str(path), "-noout", "-fingerprint", "-sha256")
-    serial = openssl("x509", "-in", str(path), "-noout", "-serial")
-    end = openssl("x509", "-in", str(path), "-noout", "-enddate", "-dateopt", "iso_8601")
-    assert cert.sha256 == fingerprint.decode().strip().split("=", 1)[1]
-    assert cert.serial == serial.decode().strip().split("=", 1)[1]
-    assert cert.not_after.strftime("%Y-%m-%d %H:%M:%SZ") == end.decode().strip().split("=")[1]
-    assert cert.subject == "CN=registry.test" and cert.issuer == "CN=dockercfg test CA"
-    assert cert.names == ["DNS:registry.test", "DNS:*.apps.test", "IP:127.0.0.1", "IP:::1"]
-    assert cert.ca is False and not cert.is_ca and not cert.self_issued and cert.version == 3
-    assert cert.to_pem() == path.read_bytes()  # byte for byte what openssl writes
-
-
-def test_ca_flags(pki):
-    ca = x509.parse_der(x509.pem_blocks(pem(pki, "ca").read_bytes())[0].der)
-    assert ca.is_ca and ca.self_issued and ca.names == []
-    v1 = openssl("req", "-x509", "-key", str(pki.dir / "stray.key"), "-subj", "/CN=v1/O=A, B",
-                 "-days", "2", "-config", "/dev/null")  # fmt: skip
-    cert = x509.parse_der(x509.pem_blocks(v1)[0].der)
-    assert cert.subject == "CN=v1, O=A, B" and cert.version in (1, 3)
-
-
-@pytest.mark.parametrize(
-    "host, expected",
-    [
-        ("registry.test", True),
-        ("REGISTRY.test", True),
-        ("x.apps.test", True),
-        ("apps.test", False),
-        ("a.b.apps.test", False),
-        ("127.0.0.1", True),
-        ("::1", True),
-        ("0:0::1", True),
-        ("127.0.0.2", False),
-        ("other.test", False),
-    ],
-)
-def test_matches_host_like_go(pki, host, expected):
-    cert = x509.parse_der(x509.pem_blocks(pem(pki, "server").read_bytes())[0].der)
-    assert x509.matches_host(cert, host) is expected
-
-
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.binary(max_size=600), cut=st.integers(min_value=0, max_value=2000))
-def test_parser_never_crashes(pki, data, cut):
-    """Anything: either a Certificate or BadCertificate, never another exception."""
-    real = x509.pem_blocks(pem(pki, "server").read_bytes())[0].der
-    for candidate in (data, real[:cut], real[:cut] + data, b"\x30\x82" + data):
-        with contextlib.suppress(x509.BadCertificate):
-            x509.parse_der(candidate)
-
-
-def test_pem_blocks_and_headers(pki):
-    encrypted = openssl("pkey", "-in", str(pki.dir / "stray.key"), "-aes256", "-passout",
-                        "pass:secret", "-traditional")  # fmt: skip
-    blocks = x509.pem_blocks(b"junk before\n" + encrypted + pem(pki, "ca").read_bytes())
-    assert [b.label for b in blocks] == ["EC PRIVATE KEY", "CERTIFICATE"]
-    assert blocks[0].headers and not blocks[1].headers
-    with pytest.raises(x509.BadCertificate, match="base64"):
-        x509.pem_blocks(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n")
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 # load_ca ---------------------------------------------------------------------------------------

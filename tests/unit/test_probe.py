@@ -18,21 +18,21 @@ import time
 from pathlib import Path
 
 import pytest
+from certkit import REPO, Pki
+from support import unavailable
+from tls_registry import FakeServer  # noqa: E402 - certkit puts tests/integration on sys.path
 
 from dockercfg import netprobe as net
 from dockercfg import probe, x509
 from dockercfg.errors import EnvironmentProblem, UsageError
 
-REPO = Path(__file__).resolve().parents[2]  # `-m dockercfg` from here runs this checkout
-sys.path.insert(0, str(REPO / "tests/integration"))
-from tls_registry import FakeServer, Pki  # noqa: E402
-
-pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl CLI")
 LOCAL = ("DNS:localhost", "IP:127.0.0.1")
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> Pki:
+    if shutil.which("openssl") is None:
+        unavailable("needs the openssl CLI")
     pki = Pki(tmp_path_factory.mktemp("pki"))
     pki.ca()
     pki.ca("other", cn="some other CA")
@@ -130,18 +130,16 @@ def test_insecure_judgement(registry, addresses, entries, insecure):
     assert verdict["reason"]
 
 
-FULL_CHAIN = pytest.mark.skipif(
-    sys.version_info < (3, 10),
-    reason="the chain beyond the leaf needs ssl's get_unverified_chain (Python 3.10+);"
-    " older Pythons see the leaf only",
-)
+@pytest.fixture
+def full_chain() -> None:
+    if sys.version_info < (3, 10):
+        unavailable("the chain beyond the leaf needs ssl's get_unverified_chain (Python 3.10+)")
 
 
 # TLS ---------------------------------------------------------------------------------------
 
 
-@FULL_CHAIN
-def test_chain_and_verdicts(pki):
+def test_chain_and_verdicts(pki, full_chain):
     system = net.client_context(verify=True, system=True)
     ca = (pki.dir / "ca.pem").read_text()
     with tls_server(pki, "chain", key="server") as server:
@@ -330,8 +328,7 @@ def test_probe_command_failures(root, mode, words):
     assert time.monotonic() - started < 15
 
 
-@FULL_CHAIN
-def test_trust_ca_checks_the_live_server(pki, root):
+def test_trust_ca_checks_the_live_server(pki, root, full_chain):
     def directory(port: int) -> Path:
         return root / "etc/docker/certs.d" / f"127.0.0.1:{port}"
 

@@ -3,7 +3,7 @@
 test_cli.py::test_cli_import_stays_light checks `import dockercfg.cli` in a fresh interpreter.
 These tests run whole commands through `python -X importtime -m dockercfg`, so whatever click and
 typer do while parsing, and whatever the operation imports lazily, is covered too:
-- `--help` (top level and per command) loads none of jsonschema, gi, pydbus, distro;
+- `--help` (top level and per command) loads none of jsonschema, gi, pydbus, distro, cryptography;
 - `validate FILE` and `--root` commands load neither the D-Bus stack (gi, pydbus) nor distro:
   they never talk to systemd and never need the distribution's name.
 The time each import takes is printed by benchmarks/startup.py, never asserted here.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("jsonschema", "gi", "pydbus", "distro")
+HEAVY = ("jsonschema", "gi", "pydbus", "distro", "cryptography")
 NO_DBUS_NO_DISTRO = ("gi", "pydbus", "distro")
 COMMANDS = ("add-insecure", "remove-insecure", "add-mirror", "remove-mirror", "validate", "show")
 VALID = {"insecure-registries": ["registry.internal:5000", "10.20.0.0/16"], "debug": False}

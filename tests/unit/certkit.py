@@ -1,0 +1,74 @@
+"""Certificates for the unit tests, made with the `openssl` CLI as an administrator makes them
+(tls_registry.Pki), plus a few that openssl will not make, built with `cryptography`.
+
+`openssl` missing is a skip through support.unavailable (a failure under CI=true).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from support import unavailable
+
+REPO = Path(__file__).resolve().parents[2]  # `-m dockercfg` from here runs this checkout
+sys.path.insert(0, str(REPO / "tests/integration"))
+from tls_registry import Pki  # noqa: E402
+
+__all__ = ["REPO", "Pki", "built", "make_pki", "openssl", "pem"]
+
+
+def openssl(*args: str, data: bytes | None = None) -> bytes:
+    done = subprocess.run(["openssl", *args], input=data, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def make_pki(directory: Path) -> Pki:
+    """The CAs, server, client and stray key the unit tests use."""
+    if shutil.which("openssl") is None:
+        unavailable("needs the openssl CLI")
+    pki = Pki(directory)
+    pki.ca()
+    pki.ca("other", cn="some other CA")
+    pki.ca("old", cn="an expired CA", days=(-800, -400))
+    pki.ca("future", cn="a future CA", days=(10, 40))
+    pki.server("server", names=("DNS:registry.test", "DNS:*.apps.test", "IP:127.0.0.1", "IP:::1"))
+    pki.server("self", issuer=None)
+    pki.client()
+    pki.key("stray")
+    return pki
+
+
+def pem(pki: Pki, name: str) -> Path:
+    return pki.dir / f"{name}.pem"
+
+
+def built(subject: list[tuple[str, str]], *, san: list[str] = (), serial: int = 1) -> bytes:
+    """DER of a self-signed certificate with exactly these subject attributes (OID, value), in
+    this order, and these DNS names: values openssl's -subj cannot express (control bytes)."""
+    from cryptography import x509 as cx
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = cx.Name([cx.NameAttribute(cx.ObjectIdentifier(oid), value) for oid, value in subject])
+    now = datetime.now(timezone.utc)
+    builder = (
+        cx.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+    )
+    if san:
+        builder = builder.add_extension(
+            cx.SubjectAlternativeName([cx.DNSName(n) for n in san]), critical=False
+        )
+    cert = builder.sign(key, hashes.SHA256())
+    return cert.public_bytes(serialization.Encoding.DER)
