@@ -182,13 +182,48 @@ def apply_cmd(apply: str = typer.Option("auto", "--apply", help=APPLY_HELP)) -> 
 
 @app.command("rollback")
 def rollback(
-    to: Optional[str] = typer.Option(None, "--to", help="Backup file to restore"),
+    to: Optional[str] = typer.Option(
+        None, "--to", help="Transaction ID to go back to (or a backup FILE to restore)"
+    ),
+    list_: bool = typer.Option(False, "--list", help="Show the recorded changes"),
     apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
 ) -> None:
-    """Restore the newest backup (or --to FILE) and apply it."""
+    """Undo the newest change (every file it touched) and apply; again steps further back."""
+    from dockercfg import history
+
+    if list_:
+        _run("rollback", history.list_history)
+    else:
+        _run("rollback", history.rollback, to=to, apply=apply, show_diff=False)
+
+
+@app.command("set")
+def set_cmd(
+    insecure: Optional[str] = typer.Option(
+        None, "--insecure-registries", help="Comma-separated; empty: no insecure registries"
+    ),
+    mirrors: Optional[str] = typer.Option(
+        None, "--registry-mirrors", help="Comma-separated; empty: no mirrors"
+    ),
+    apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
+    diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
+    migrate: bool = typer.Option(False, "--migrate", help=MIGRATE_HELP),
+) -> None:
+    """Make the lists exactly these, in one change (a list not named is left alone)."""
     from dockercfg import ops
 
-    _run("rollback", ops.rollback, to=to, apply=apply, show_diff=False)
+    lists = {"insecure-registries": insecure, "registry-mirrors": mirrors}
+    _run("set", ops.set_lists, lists, apply=apply, dry_run=dry_run, migrate=migrate,
+         show_diff=diff or dry_run)  # fmt: skip
+
+
+@app.command("recover")
+def recover_cmd() -> None:
+    """Settle a change an earlier run left unfinished (killed, power lost): complete or revert."""
+    from dockercfg import recovery
+
+    _run("recover", recovery.recover_command)
 
 
 # Commands kept in their own modules register themselves on `app` when imported.

@@ -45,3 +45,20 @@ class ApplyFailed(DockercfgError):
     """Applying the change failed after the write; the previous file was restored."""
 
     exit_code = EXIT_APPLY_FAILED
+
+
+class Interrupted(DockercfgError):
+    """A signal (SIGINT, SIGTERM, SIGHUP) ended the command; exit code 128 + its number.
+    The message says what state the host is in."""
+
+    def __init__(self, signum: int, message: str = "") -> None:
+        import signal
+
+        super().__init__(message or f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+def raise_interrupted(signum: int, frame: object) -> None:
+    """A signal handler: the signal becomes an Interrupted error at the current line."""
+    raise Interrupted(signum)

@@ -1,42 +1,32 @@
 """Registry flags in DOCKER_OPTS/OPTIONS files: move them into daemon.json (`migrate`), or
-rewrite their wrong-but-common forms (`fix`). Both run through the one transaction in ops.py.
+rewrite their wrong-but-common forms (`fix`). Both are one transaction (dockercfg.docker_tx):
+when `migrate` changes two files, a kill at any point leaves both old or both new.
 """
 
 from __future__ import annotations
 
-from contextlib import ExitStack
-
-from dockercfg import filelock, safefile, targets
-from dockercfg.detect import Host, Options, detect
+from dockercfg import safefile, targets
+from dockercfg.detect import FlagSource, Host, Options, detect
+from dockercfg.docker_tx import Edit, check_apply_mode, describe, host_transaction, run_plan
+from dockercfg.dockerd_checks import OWNED, changed_list, check_config, normalized, require_valid
 from dockercfg.errors import UsageError
-from dockercfg.ops import (
-    OWNED,
-    Edit,
-    changed_list,
-    check_config,
-    commit,
-    normalized,
-    require_valid,
-    unified_diff,
-)
 from dockercfg.result import Result
 
 
-def migration_edits(
-    host: Host, stack: ExitStack, result: Result, dry_run: bool = False
-) -> list[Edit]:
+def migration_source(host: Host) -> FlagSource | None:
+    """The DOCKER_OPTS/OPTIONS file whose registry flags a migration moves (None: none)."""
+    if not host.is_json:
+        raise UsageError("--migrate moves flags into daemon.json: use it with a daemon.json target")
+    return next((s for s in host.flag_sources if s.file is not None), None)
+
+
+def migration_edits(host: Host, result: Result) -> list[Edit]:
     """Registry flags from DOCKER_OPTS/OPTIONS into daemon.json: [daemon.json edit, opts edit]."""
     from dockercfg.targets.docker_opts import parse as parse_opts
 
-    if not host.is_json:
-        raise UsageError("--migrate moves flags into daemon.json: use it with a daemon.json target")
-    source = next((s for s in host.flag_sources if s.file is not None), None)
-    if source is None:
-        raise UsageError(
-            "no DOCKER_OPTS/OPTIONS file passes flags to this dockerd: nothing to migrate"
-        )
-    if not dry_run:
-        stack.enter_context(filelock.lock(source.file))
+    source = migration_source(host)
+    if source is None or source.file is None:
+        return []
     opts_before = safefile.read_bytes(source.file)
     opts_doc = parse_opts(source.file, opts_before or b"", source.variable or "DOCKER_OPTS")
     json_before = safefile.read_bytes(host.config_path)
@@ -78,24 +68,25 @@ def _without_registry_flags(argv: list[str]) -> list[str]:
 
 
 def migrate(opts: Options, apply: str = "auto", dry_run: bool = False) -> Result:
-    """`dockercfg migrate`: registry flags into daemon.json, so later changes only need a reload."""
+    """`dockercfg migrate`: registry flags into daemon.json, so later changes only need a reload.
+    Nothing to migrate is not an error: `changed` is false."""
+    check_apply_mode(apply)
     host = detect(opts, want_service=not dry_run and apply != "none")
     result = Result(command="migrate", target=host.target, file=host.shown_path)
-    with ExitStack() as stack:
-        if not dry_run:
-            stack.enter_context(filelock.lock(host.config_path))
-        edits = migration_edits(host, stack, result, dry_run)
+    source = migration_source(host)
+    paths = [host.config_path] + ([source.file] if source and source.file else [])
+    with host_transaction(opts, host, paths, result, dry_run) as host:
+        edits = migration_edits(host, result)
         if not edits:
+            result.warnings.append("no registry flags in DOCKER_OPTS/OPTIONS: nothing to migrate")
             return result
-        result.changed = True
-        result.diff = "".join(
-            unified_diff(e.shown, e.before, targets.text_of(e.after)) for e in edits
-        )
+        describe(result, edits, targets.load(host, edits[0].before or b""))
         require_valid(result, check_config(host, edits[0].after))
         if dry_run:
             result.data["dry_run"] = True
             return result
-        commit(host, edits, "restart" if apply in ("auto", "reload") else apply, OWNED, result)
+        mode = "restart" if apply in ("auto", "reload") else apply
+        run_plan(host, "migrate", edits, mode, OWNED, result)
     return result
 
 
@@ -130,22 +121,21 @@ def fix(opts: Options, apply: str = "auto", dry_run: bool = False) -> Result:
     """`dockercfg fix`: rewrite what dockerd ignores or refuses into what it understands:
     `--insecure-registries=a,b` and comma lists in DOCKER_OPTS/OPTIONS as repeated flags, and
     daemon.json's `insecure-registry` / `registry-mirror` keys into the plural keys."""
+    check_apply_mode(apply)
     host = detect(opts, want_service=not dry_run and apply != "none")
     result = Result(command="fix", target=host.target, file=host.shown_path)
-    with ExitStack() as stack:
-        if not dry_run:
-            stack.enter_context(filelock.lock(host.config_path))
+    with host_transaction(opts, host, [host.config_path], result, dry_run) as host:
         before = safefile.read_bytes(host.config_path)
         doc = targets.load(host, before or b"")
         fixed = _fixed_json(doc, result) if host.is_json else doc.fix_common_mistakes()
         result.warnings += fixed.warnings
         if fixed.render() == doc.render():
             return result
-        result.changed = True
-        result.diff = unified_diff(host.shown_path, before, targets.text_of(fixed))
+        edits = [Edit(host.config_path, host.shown_path, before, fixed)]
+        describe(result, edits, doc)
         require_valid(result, check_config(host, fixed))
         if dry_run:
             result.data["dry_run"] = True
             return result
-        commit(host, [Edit(host.config_path, host.shown_path, before, fixed)], apply, OWNED, result)
+        run_plan(host, "fix", edits, apply, OWNED, result)
     return result

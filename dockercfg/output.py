@@ -162,11 +162,23 @@ class _Cli:
         self.Exit, self.Abort, self.UsageError = typer.Exit, typer.Abort, UsageError
 
 
+def _signals_become_errors() -> None:
+    """SIGINT, SIGTERM and SIGHUP end a command like any error: one line, one JSON object, exit
+    128 + the signal. Inside a transaction, dockercfg.transaction defers them to safe points."""
+    import signal
+
+    from dockercfg.errors import raise_interrupted
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, raise_interrupted)
+
+
 def run_click(command, args: list[str], *, json_mode: bool) -> int:
     """Invoke the click command without its own exit handling, so every path is ours."""
     click = _Cli()
 
     name = next((a for a in args if not a.startswith("-")), "dockercfg")
+    _signals_become_errors()
     try:
         code = command.main(args, prog_name="dockercfg", standalone_mode=False)
         return code if isinstance(code, int) else 0
@@ -179,11 +191,10 @@ def run_click(command, args: list[str], *, json_mode: bool) -> int:
         else:
             sys.stderr.write(f"dockercfg: usage error: {message} (see: dockercfg --help)\n")
         return EXIT_USAGE
-    except click.Abort:
-        sys.stderr.write("dockercfg: interrupted\n")
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        sys.stderr.write("dockercfg: interrupted\n")
+    except (click.Abort, KeyboardInterrupt):
+        if json_mode:
+            _emit_json(_error_object(name, "interrupted by SIGINT"))
+        sys.stderr.write("dockercfg: error: interrupted by SIGINT\n")
         return EXIT_INTERRUPTED
     except Exception as err:  # a bug: still one line, and a valid JSON object for scripts
         message = f"internal error: {type(err).__name__}: {err}"

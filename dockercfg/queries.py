@@ -9,8 +9,9 @@ from pathlib import Path
 from dockercfg import hostfacts as facts
 from dockercfg import safefile, targets
 from dockercfg.detect import Options, detect
+from dockercfg.dockerd_checks import OWNED, effective_settings, newest_version
 from dockercfg.errors import ConfigInvalid, DockercfgError, UsageError
-from dockercfg.ops import OWNED, _effective, _newest
+from dockercfg.recovery import report_pending
 from dockercfg.result import Result
 from dockercfg.targets.daemon_json import INSECURE_KEY, MIRRORS_KEY
 
@@ -24,6 +25,7 @@ def validate_file(opts: Options, path: str | None) -> Result:
     target = Path(path) if path else host.config_path
     shown = path or host.shown_path
     result = Result(command="validate", target=host.target, file=shown)
+    report_pending(host, result)
     data = safefile.read_bytes(target)
     if data is None:
         if path:
@@ -31,10 +33,11 @@ def validate_file(opts: Options, path: str | None) -> Result:
         result.warnings.append(f"{shown} does not exist: dockerd uses its defaults")
         return result
     if host.is_json or path:
-        problems = validate_bytes(data, source=shown, version=host.dockerd_version or _newest())
+        version = host.dockerd_version or newest_version()
+        problems = validate_bytes(data, source=shown, version=version)
         if not path and not any(p.code == "syntax" for p in problems):
             doc = targets.load(host, data)
-            config, flags, source = _effective(host, doc)
+            config, flags, source = effective_settings(host, doc)
             problems += find_conflicts(config, flag_settings(flags), file=shown, source=source)
         if not any(p.is_error for p in problems):
             found = dockerd_validate(data, version=host.dockerd_version, source=shown)
@@ -42,7 +45,7 @@ def validate_file(opts: Options, path: str | None) -> Result:
                 problems.append(found)
     else:
         doc = targets.load(host, data)
-        config, flags, source = _effective(host, doc)
+        config, flags, source = effective_settings(host, doc)
         problems = list(doc.problems)
         problems += find_conflicts(
             config, flag_settings(flags), file="/etc/docker/daemon.json", source=source
@@ -59,6 +62,7 @@ def validate_file(opts: Options, path: str | None) -> Result:
 def run_detect(opts: Options) -> Result:
     host = detect(opts)
     result = Result(command="detect", target=host.target, file=host.shown_path)
+    report_pending(host, result)
     result.data = host.to_json()
     # distro (os-release) is read only here: the decision itself rests on what runs, not the name.
     result.data["distribution"] = facts.distribution(host.root)
@@ -74,8 +78,9 @@ def show(opts: Options) -> Result:
 
     host = detect(opts, want_service=False)
     result = Result(command="show", target=host.target, file=host.shown_path)
+    report_pending(host, result)
     doc = targets.load(host, safefile.read_bytes(host.config_path) or b"")
-    config, flags, where = _effective(host, doc)
+    config, flags, where = effective_settings(host, doc)
     flag_values = flag_settings(flags)
     json_file = host.shown_path if host.is_json else "/etc/docker/daemon.json"
     entries: dict[str, list[dict[str, str]]] = {}
@@ -87,7 +92,7 @@ def show(opts: Options) -> Result:
             {"value": v, "source": f"dockerd flag ({where})"} for v in flag_values.get(key, [])
         ]
         entries[out_key] = listed
-    for cidr in default_insecure_cidrs(host.dockerd_version or _newest()):
+    for cidr in default_insecure_cidrs(host.dockerd_version or newest_version()):
         entries["insecure_registries"].append({"value": cidr, "source": "built-in default"})
     result.data.update(entries)
     live = None

@@ -1,0 +1,262 @@
+"""The one writer: every file dockercfg changes goes through `commit`.
+
+Order (DESIGN.md): the caller takes `locked()` (host-wide transaction lock, then each file's lock;
+an unfinished journal is recovered first), reads and plans FileChanges, validates, and then either
+previews (`--dry-run`: nothing below happens) or calls `commit`:
+
+  journal (old and new bytes, fsynced) → write each file atomically (with a backup) → apply every
+  engine → verify every engine → finalize (the journal moves into the history)
+
+or, on any failure or signal: restore every file, apply the old files again, and say exactly what
+state the host is left in. SIGINT, SIGTERM and SIGHUP raise `Interrupted` at the next safe point;
+during the journal writes, each file write and the whole rollback they are only remembered, so a
+second signal cannot abandon a rollback. Exit code for a signal: 128 + its number.
+
+Fault points for the crash tests (DOCKERCFG_FAULT, see dockercfg.fserrors): `tx-journaled`,
+`tx-written-N` (after the N-th file, from 1), `tx-applied`, `tx-verified`, `tx-restored`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dockercfg import filelock, journal, safefile
+from dockercfg.engines.base import Applier, FileChange
+from dockercfg.errors import ApplyFailed, DockercfgError, Interrupted
+from dockercfg.fserrors import fault
+from dockercfg.result import Result
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _Signals:
+    """SIGINT/SIGTERM/SIGHUP raise Interrupted, except inside `deferred()`, where they are kept."""
+
+    def __init__(self) -> None:
+        self.caught: int | None = None
+        self._deferred = 0
+        self._old: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: object) -> None:
+        if self.caught is None:
+            self.caught = signum
+        if not self._deferred:
+            raise Interrupted(signum)
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._deferred += 1
+        try:
+            yield
+        finally:
+            self._deferred -= 1
+
+    def check(self) -> None:
+        """Raise for a signal that arrived during a deferred section."""
+        if self.caught is not None and not self._deferred:
+            raise Interrupted(self.caught)
+
+
+@dataclass
+class Plan:
+    """What one command changes: the files, and the engines that must take them."""
+
+    command: str
+    changes: list[FileChange]
+    appliers: list[Applier] = field(default_factory=list)
+    undoes: list[str] = field(default_factory=list)  # transaction ids a rollback undoes
+
+    @property
+    def effective(self) -> list[FileChange]:
+        return [c for c in self.changes if c.before != c.after]
+
+
+def unified_diff(shown: str, before: bytes | None, after: bytes | None) -> str:
+    old = (before or b"").decode("utf-8", "replace")
+    new = (after or b"").decode("utf-8", "replace")
+    lines = difflib.unified_diff(old.splitlines(True), new.splitlines(True), shown, shown)
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def _text(data: bytes | None) -> str | None:
+    return None if data is None else data.decode("utf-8", "replace")
+
+
+def preview(plan: Plan, result: Result) -> None:
+    """Fill the result with what the plan changes: `changed`, the diff, each file's texts."""
+    changes = plan.effective
+    result.changed = bool(changes)
+    if not changes:
+        return
+    result.diff = "".join(unified_diff(c.shown, c.before, c.after) for c in changes)
+    result.data["files"] = [
+        {"path": c.shown, "before": _text(c.before), "after": _text(c.after)} for c in changes
+    ]
+
+
+@contextlib.contextmanager
+def locked(book: journal.Journal, paths: list[Path], recover: Any = None) -> Iterator[None]:
+    """Hold the host's transaction lock and every file's lock (in one order, so two runs cannot
+    deadlock). `recover(manifest)` is called first when an earlier run left a journal."""
+    book.ensure()
+    with ExitStack() as stack:
+        stack.enter_context(filelock.lock(book.lock_anchor()))
+        for path in sorted(set(paths), key=str):
+            stack.enter_context(filelock.lock(path))
+        pending = book.pending()
+        if pending is not None and recover is not None:
+            recover(pending)
+        yield
+
+
+def _write(change: FileChange) -> Path | None:
+    backup = safefile.backup(change.path)
+    if change.after is None:
+        safefile.remove(change.path)
+    else:
+        safefile.atomic_write(change.path, change.after, mode=change.mode, owner=change.owner)
+    return backup
+
+
+def restore_entry(entry: journal.Entry) -> None:
+    """Put a file's old bytes back (or remove it when it did not exist)."""
+    if entry.before is None:
+        safefile.remove(entry.path)
+    elif entry.before.strip() or not entry.shown.endswith(".json"):
+        # a file that was empty stays empty, except daemon.json: dockerd < 23 refuses an empty
+        # one, and to every version "{}" means the same
+        if entry.before:
+            safefile.atomic_write(entry.path, entry.before, mode=entry.mode, owner=entry.owner)
+        else:
+            safefile.remove(entry.path)
+            entry.path.touch(entry.mode or 0o644)
+    else:
+        safefile.atomic_write(entry.path, b"{}\n", mode=entry.mode, owner=entry.owner)
+
+
+def restore_all(entries: list[journal.Entry]) -> None:
+    for entry in reversed(entries):
+        restore_entry(entry)
+
+
+def files_shown(entries: list[journal.Entry], backups: dict[str, Path | None]) -> str:
+    return ", ".join(
+        e.shown + (f" (backup {backups[e.shown]})" if backups.get(e.shown) else "") for e in entries
+    )
+
+
+def commit(book: journal.Journal, plan: Plan, result: Result) -> journal.Manifest | None:
+    """Journal, write, apply, verify, finalize; or restore everything and raise (exit 4 or the
+    signal's code). The caller holds `locked()`. Returns the finished manifest (None: no change)."""
+    changes = plan.effective
+    if not changes:
+        return None
+    manifest = journal.Manifest(
+        id=journal.new_id(),
+        command=plan.command,
+        entries=[journal.Entry.of(c) for c in changes],
+        engines=[a.name for a in plan.appliers],
+        undoes=list(plan.undoes),
+    )
+    backups: dict[str, Path | None] = {}
+    with _Signals() as signals:
+        with signals.deferred():
+            book.write(manifest)
+            fault("tx-journaled")
+        try:
+            for number, change in enumerate(changes, 1):
+                with signals.deferred():
+                    backups[change.shown] = _write(change)
+                    fault(f"tx-written-{number}")
+                signals.check()
+            result.backup = next((str(b) for b in backups.values() if b), None)
+            result.data["backups"] = [str(b) for b in backups.values() if b]
+            with signals.deferred():
+                manifest.phase = journal.APPLYING
+                book.write(manifest)
+            signals.check()
+            for applier in plan.appliers:
+                applier.apply("forward", result)
+                fault("tx-applied")
+                applier.verify("forward", result)
+            with signals.deferred():
+                manifest.phase = journal.VERIFIED
+                book.write(manifest)
+                fault("tx-verified")
+        except DockercfgError as failure:
+            with signals.deferred():  # a second signal must not abandon the rollback
+                state = _roll_back(book, manifest, plan.appliers, backups, result)
+            if isinstance(failure, Interrupted):
+                raise Interrupted(failure.signum, f"{failure.message}; {state}") from None
+            raise ApplyFailed(f"{failure.message}; {state}", problems=result.problems) from None
+        with signals.deferred():
+            book.finish(manifest)
+        result.data["transaction"] = manifest.id
+        if signals.caught is not None:
+            name = signal.Signals(signals.caught).name
+            raise Interrupted(
+                signals.caught,
+                f"interrupted by {name} after the change was live and verified: it is kept"
+                f" (transaction {manifest.id})",
+            )
+    return manifest
+
+
+def _roll_back(
+    book: journal.Journal,
+    manifest: journal.Manifest,
+    appliers: list[Applier],
+    backups: dict[str, Path | None],
+    result: Result,
+) -> str:
+    """Restore every file, apply the old files again, and say exactly what state the host is in."""
+    files = files_shown(manifest.entries, backups)
+    manifest.phase = journal.ROLLING_BACK
+    try:
+        book.write(manifest)
+        restore_all(manifest.entries)
+        fault("tx-restored")
+    except DockercfgError as err:
+        return (
+            f"could not restore {files}: {err.message}; the journal {book.pending_path} keeps"
+            " the old bytes: `dockercfg recover` finishes the job"
+        )
+    book.discard()
+    result.applied = result.verified = None
+    return f"restored {files}; " + reapply(appliers, result)
+
+
+def reapply(appliers: list[Applier], result: Result) -> str:
+    """Apply the restored files again; one clause per engine on how it ended."""
+    said = []
+    for applier in appliers:
+        try:
+            applier.apply("revert", result)
+            applier.verify("revert", result)
+        except ApplyFailed as unverified:
+            said.append(
+                f"re-applied it to {applier.name}, but could not verify it: {unverified.message}"
+            )
+        except DockercfgError as second:
+            said.append(f"re-applying it to {applier.name} failed: {second.message}")
+        else:
+            said.append(f"{applier.name} is running with it again")
+    return "; ".join(said) or "nothing needed re-applying"
