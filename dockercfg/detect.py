@@ -125,9 +125,9 @@ class _VersionProbe:
     def __init__(self, root: Path) -> None:
         self.proc: subprocess.Popen | None = None
         if root == facts.LIVE:
-            from dockercfg import entry
+            from dockercfg import earlyprobe
 
-            self.proc, entry.early_version_probe = entry.early_version_probe, None
+            self.proc = earlyprobe.take()
             if self.proc is not None:
                 return
         binary = "dockerd" if root == facts.LIVE else str(facts.inside(root, "/usr/bin/dockerd"))

@@ -8,11 +8,8 @@ import sys
 # Commands that never look at the dockerd version.
 _NO_VERSION = {"--help", "-h", "--version", "probe", "trust-ca", "untrust-ca"}
 
-early_version_probe = None  # the started `dockerd --version`, taken by detect.py
-
 
 def main() -> None:
-    global early_version_probe
     args = sys.argv[1:]
     if (
         args
@@ -20,9 +17,10 @@ def main() -> None:
         and not any(a == "--root" or a.startswith(("--root=", "--docker-version")) for a in args)
     ):
         # Answered from dockercfg/versioncache.py when this dockerd binary was asked before.
+        from dockercfg import earlyprobe
         from dockercfg.versioncache import start_probe
 
-        early_version_probe = start_probe("dockerd")
+        earlyprobe.put(start_probe("dockerd"))
     from dockercfg.cli import main as cli_main
 
     cli_main()
