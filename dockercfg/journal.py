@@ -201,7 +201,7 @@ class Journal:
 
     def write(self, manifest: Manifest, where: Path | None = None) -> None:
         data = json.dumps(manifest.to_json(), indent=1).encode() + b"\n"
-        safefile.atomic_write(where or self.pending_path, data, mode=0o600)
+        safefile.atomic_write(where or self.pending_path, data, mode=0o600, kind="journal")
 
     def pending(self) -> Manifest | None:
         """The unfinished transaction, if any. An unreadable manifest is an environment error."""

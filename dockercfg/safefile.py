@@ -73,12 +73,17 @@ def final_target(path: Path) -> Path:
 
 
 def atomic_write(
-    path: Path, data: bytes, mode: int | None = None, owner: tuple[int, int] | None = None
+    path: Path,
+    data: bytes,
+    mode: int | None = None,
+    owner: tuple[int, int] | None = None,
+    kind: str = "write",
 ) -> None:
     """Replace the file (a symlink's final target) with `data`; keep its mode and owner.
 
-    A file that does not exist yet gets `mode` (default 0644) and, when given, `owner`."""
-    _write(path, data, fallback=None, new_mode=mode, new_owner=owner)
+    A file that does not exist yet gets `mode` (default 0644) and, when given, `owner`.
+    `kind` names the fault points (KIND-temp-created, …): "journal" for the journal's own."""
+    _write(path, data, fallback=None, new_mode=mode, new_owner=owner, kind=kind)
 
 
 def fsync_dir(directory: Path) -> None:
@@ -174,6 +179,7 @@ def _write(
     fallback: os.stat_result | None,
     new_mode: int | None = None,
     new_owner: tuple[int, int] | None = None,
+    kind: str = "write",
 ) -> None:
     target = _trusted_target(path)
     shown = _shown(path, target)
@@ -189,7 +195,7 @@ def _write(
     if problem:
         raise problem
     cleanup_stale_temp(target)
-    _replace(target, data, like, f"write {shown}", "write", new_mode, new_owner)
+    _replace(target, data, like, f"write {shown}", kind, new_mode, new_owner)
 
 
 def _replace(
