@@ -255,7 +255,9 @@ class Fleet:
             os.chown(path, UID, UID)
         (home / ".ssh").chmod(0o700)
         if host.installed:
-            (h / "local-bin" / "dockercfg").symlink_to(REPO / ".venv" / "bin" / "dockercfg")
+            # DOCKERCFG_FLEET_TOOL: another build to put on the hosts (a .deb's, a patched tree's).
+            tool = os.environ.get("DOCKERCFG_FLEET_TOOL") or REPO / ".venv" / "bin" / "dockercfg"
+            (h / "local-bin" / "dockercfg").symlink_to(tool)
         key = h / "ssh_host_ed25519_key"
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)])
         (h / "sshd_config").write_text(SSHD_CONFIG.format(addr=host.addr, h=h))
