@@ -7,24 +7,27 @@ Nothing heavy is imported at module level: jsonschema loads only when a config i
 
 from __future__ import annotations
 
-import math
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from dockercfg.model import _q, _s
 from dockercfg.problems import ERROR, WARNING, Problem
+from dockercfg.startup_rules import (
+    LENIENT_DECODE_SINCE,
+    UNKNOWN,
+    is_flattened,
+    nested_problems,
+    number_problems,
+    value_problems,
+)
 from dockercfg.versions import NEWEST, Version, format_version, parse_version
 
-# moby 8f80e55111 + 0b2eecdc8a (both in v23.0.0): an empty or white-space-only file is read as {}
-# and a byte-order mark is honoured. 20.10 fails on both ("EOF", "invalid character 'ï'").
-LENIENT_DECODE_SINCE: Version = (23, 0, 0)
 VALIDATE_FLAG_SINCE: Version = (23, 0, 0)  # `dockerd --validate`, moby#42393
 HOST_GATEWAY_IPS_SINCE: Version = (28, 0, 0)
 DOCKERD_VALIDATE_TIMEOUT = 10.0
 
-UNKNOWN = "the following directives don't match any configuration option"
-_PROXY_KEYS = ("http-proxy", "https-proxy", "no-proxy")
 # opts.MemBytes.UnmarshalJSON fails on null, unlike plain fields, which keep their default.
 _NULL_FAILS = frozenset({"default-shm-size"})
 
@@ -122,11 +125,15 @@ def validate_config(
     """Check a decoded config (also used on in-memory results before they are written)."""
     if not isinstance(value, dict):
         return [Problem("type", "", "top-level value must be a JSON object")]
-    from dockercfg.schema import schema_problems
+    from dockercfg.schema import key_info, schema_problems
 
     problems: list[Problem] = []
     typed: dict[str, Any] = {}
     for key, item in value.items():
+        info = key_info(key)
+        if is_flattened(key, item, version) and not (info and info.accepted_by(version, platform)):
+            problems.append(_wrapper_problem(key, version, info.since if info else None))
+            continue
         problem, accepted = _key_problem(key, version, platform)
         if problem is not None:
             problems.append(problem)
@@ -143,9 +150,9 @@ def validate_config(
         elif accepted:
             typed[key] = item
     problems += schema_problems(typed)
-    problems += _number_problems(value)
-    problems += _value_problems(value, version)
-    problems += _proxy_problems(value, version, platform)
+    problems += number_problems(value)
+    problems += value_problems(value, version)
+    problems += nested_problems(value, version, platform)
     problems += _registry_problems(value, version)
     both = "host-gateway-ip" in value and "host-gateway-ips" in value
     if both and version >= HOST_GATEWAY_IPS_SINCE:
@@ -160,43 +167,15 @@ def validate_config(
     return problems
 
 
-_LOG_LEVELS = frozenset({"panic", "fatal", "error", "warn", "warning", "info", "debug", "trace"})
-_COUNTS = {
-    "max-concurrent-downloads": "invalid max concurrent downloads",
-    "max-concurrent-uploads": "invalid max concurrent uploads",
-    "max-download-attempts": "invalid max download attempts",
-}
-# dockerd < 23.0 kept these as pointers and refused 0 download attempts too; later: negatives only.
-_ZERO_ATTEMPTS_OK_SINCE: Version = (23, 0, 0)
-
-
-def _value_problems(value: dict[str, Any], version: Version) -> list[Problem]:
-    """dockerd's value rules (daemon/config Validate): it refuses the whole file for these."""
-    problems: list[Problem] = []
-    labels = value.get("labels")
-    if isinstance(labels, list):
-        for index, label in enumerate(labels):
-            if isinstance(label, str) and "=" not in label:
-                message = f"bad attribute format: {_s(label)}"
-                hint = "labels are key=value"
-                problems.append(Problem("invalid-value", f"labels[{index}]", message, hint=hint))
-    level = value.get("log-level")
-    if isinstance(level, str) and level and level.lower() not in _LOG_LEVELS:
-        if version < LENIENT_DECODE_SINCE:
-            message = f"unable to parse logging level: {_s(level)}"
-        else:
-            message = f"invalid logging level: {_s(level)}"
-        hint = "one of panic, fatal, error, warn, info, debug, trace"
-        problems.append(Problem("invalid-value", "log-level", message, hint=hint))
-    for key, wording in _COUNTS.items():
-        count = value.get(key)
-        if not isinstance(count, int) or isinstance(count, bool):
-            continue
-        zero_bad = key == "max-download-attempts" and version < _ZERO_ATTEMPTS_OK_SINCE
-        if count < 0 or (count == 0 and zero_bad):
-            hint = "use a positive number" if zero_bad else "use 0 or a positive number"
-            problems.append(Problem("invalid-value", key, f"{wording}: {count}", hint=hint))
-    return problems
+def _wrapper_problem(key: str, version: Version, since: Version | None) -> Problem:
+    """An unknown key holding an object: dockerd checks only the keys inside it."""
+    what = f"added in {format_version(since)}" if since and since > version else "no key"
+    message = (
+        f"{_s(key)} is unknown to {_dockerd(version)} ({what}), and it does not say so: it"
+        " checks only the keys inside the object, then ignores all of it"
+    )
+    hint = _did_you_mean(key, version, "linux") or "move the keys inside it to the top level"
+    return Problem("ignored-key", key, message, hint=hint)
 
 
 def _key_problem(key: str, version: Version, platform: str) -> tuple[Problem | None, bool]:
@@ -272,57 +251,6 @@ def _did_you_mean(key: str, version: Version, platform: str) -> str | None:
     return _suggestion(target) if target and target != key else None
 
 
-def _number_problems(value: Any) -> list[Problem]:
-    """Numbers Go's float64 cannot hold (1e999): dockerd fails to decode the file."""
-    from dockercfg.jsontext import join_path
-
-    problems = []
-    stack: list[tuple[str, Any]] = [("", value)]
-    while stack:  # iterative: values may nest hundreds of levels deep
-        path, item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend((join_path(path, k), v) for k, v in reversed(list(item.items())))
-        elif isinstance(item, list):
-            stack.extend((join_path(path, i), v) for i, v in reversed(list(enumerate(item))))
-        elif _out_of_range(item):
-            message = "number out of range: dockerd cannot decode it (more than a 64-bit float)"
-            problems.append(Problem("number-range", path, message))
-    return problems
-
-
-def _out_of_range(item: Any) -> bool:
-    if isinstance(item, float):
-        return not math.isfinite(item)
-    return isinstance(item, int) and not isinstance(item, bool) and item.bit_length() > 1024
-
-
-def _proxy_problems(value: dict[str, Any], version: Version, platform: str) -> list[Problem]:
-    """dockerd checks the members of "proxies" like top-level keys, then ignores all but three."""
-    from dockercfg.jsontext import join_path
-    from dockercfg.schema import flag_only_key, key_info
-
-    proxies = value.get("proxies")
-    info = key_info("proxies")
-    if not isinstance(proxies, dict) or info is None or not info.accepted_by(version, platform):
-        return []
-    problems = []
-    for sub in proxies:
-        if sub in _PROXY_KEYS:
-            continue
-        path = join_path("proxies", sub)
-        other, trap = key_info(sub), flag_only_key(sub)
-        if (other and other.accepted_by(version, platform)) or (
-            trap and trap.accepted_by(version, platform)
-        ):
-            message = (
-                f"dockerd accepts this key here but ignores it: only {', '.join(_PROXY_KEYS)} work"
-            )
-            problems.append(Problem("ignored-key", path, message))
-        else:
-            problems.append(Problem("unknown-key", path, f"{UNKNOWN}: {_s(sub)}"))
-    return problems
-
-
 def _registry_problems(value: dict[str, Any], version: Version) -> list[Problem]:
     """dockerd's rules for insecure-registries and registry-mirrors entries (dockercfg.model)."""
     from dockercfg import model
@@ -343,7 +271,12 @@ def _registry_problems(value: dict[str, Any], version: Version) -> list[Problem]
                     normal, warnings = result.value, list(result.warnings)
                 else:
                     normal, warnings = model.normalize_mirror(raw, version), []
+                    if _RESERVED_HOST.search(normal):
+                        problems.append(_placeholder_problem(path, raw))
             except model.InvalidValue as err:
+                if key == "registry-mirrors" and _PLACEHOLDER.search(raw):
+                    problems.append(_placeholder_problem(path, raw))
+                    continue
                 code = "invalid-registry" if key == "insecure-registries" else "invalid-mirror"
                 problems.append(Problem(code, path, err.message))
                 continue
@@ -357,6 +290,24 @@ def _registry_problems(value: dict[str, Any], version: Version) -> list[Problem]
             else:
                 seen[normal] = path
     return problems
+
+
+# A documentation placeholder left in: dockerd takes it (Go's URL parser allows <...> in a host)
+# and every pull then tries a host that can never resolve before it falls back to Docker Hub.
+_PLACEHOLDER = re.compile(r"<[^<>]*>")
+# RFC 2606 / 6761 names that never resolve on any network (".test" may, through /etc/hosts).
+_RESERVED_HOST = re.compile(
+    r"^[a-z]+://(?:[^/@]*@)?(?:[^/:]+\.)?(?:example(?:\.com|\.net|\.org)?|invalid)(?:[:/]|$)",
+    re.IGNORECASE,
+)
+
+
+def _placeholder_problem(path: str, raw: str) -> Problem:
+    message = (
+        f"{_s(raw)} looks like a placeholder: dockerd accepts it, but its host never"
+        " resolves, and every pull tries it before it falls back to Docker Hub"
+    )
+    return Problem("mirror-placeholder", path, message, WARNING, "put your mirror's URL here")
 
 
 def dockerd_validate(
