@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,6 +181,8 @@ class Journal:
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
+        self.stack: ExitStack | None = None  # the locks of the running transaction
+        self.held = False  # the host-wide transaction lock is taken
 
     @property
     def pending_path(self) -> Path:

@@ -22,13 +22,16 @@ from dockercfg.errors import DockercfgError
 from dockercfg.result import Result
 
 PER_USER_TARGETS = ("rootless", "desktop")
+_JOURNALS: dict = {}
 
 
 def journal_for(host: Host) -> journal.Journal:
     """The host's journal: /var/lib/dockercfg inside --root, or the invoking user's state dir
     for a per-user dockerd (rootless, Desktop)."""
     home = hostfacts.invoking_home(host.root)[0] if host.target in PER_USER_TARGETS else None
-    return journal.Journal(journal.state_dir(host.root, home))
+    directory = journal.state_dir(host.root, home)
+    # One object per directory: it carries the running transaction's locks.
+    return _JOURNALS.setdefault(directory, journal.Journal(directory))
 
 
 def _describe(manifest: journal.Manifest) -> str:
@@ -105,7 +108,7 @@ def recover_command(opts: Options) -> Result:
     result = Result(command="recover", target=host.target, file=host.shown_path)
     book = journal_for(host)
     with transaction.locked(book, [], recover=lambda m: recover(opts, host, book, m, result)):
-        pass
+        pass  # recovery runs on taking the lock, when a journal is pending
     if "recovered" in result.data:
         result.changed = result.data["recovered"]["outcome"] == "reverted"
     return result

@@ -114,17 +114,36 @@ def preview(plan: Plan, result: Result) -> None:
 
 @contextlib.contextmanager
 def locked(book: journal.Journal, paths: list[Path], recover: Any = None) -> Iterator[None]:
-    """Hold the host's transaction lock and every file's lock (in one order, so two runs cannot
-    deadlock). `recover(manifest)` is called first when an earlier run left a journal."""
-    book.ensure()
+    """Hold every file's lock (in one order, so two runs cannot deadlock), then the host's
+    transaction lock; `recover(manifest)` is called first when an earlier run left a journal.
+
+    The state directory and its lock are created only by the first change that is written
+    (`commit`): a refused or no-op command leaves no trace on the host."""
     with ExitStack() as stack:
-        stack.enter_context(filelock.lock(book.lock_anchor()))
         for path in sorted(set(paths), key=str):
             stack.enter_context(filelock.lock(path))
-        pending = book.pending()
-        if pending is not None and recover is not None:
-            recover(pending)
-        yield
+        book.stack = stack
+        if book.dir.is_dir():
+            hold_host_lock(book)
+            pending = book.pending()
+            if pending is not None and recover is not None:
+                recover(pending)
+        try:
+            yield
+        finally:
+            book.stack = None
+            book.held = False
+
+
+def hold_host_lock(book: journal.Journal) -> None:
+    """Take the host-wide transaction lock (last of all locks), creating the state dir."""
+    if book.held:
+        return
+    if book.stack is None:
+        raise RuntimeError("a transaction must run inside transaction.locked()")
+    book.ensure()
+    book.stack.enter_context(filelock.lock(book.lock_anchor()))
+    book.held = True
 
 
 def _write(change: FileChange) -> Path | None:
@@ -158,9 +177,13 @@ def restore_all(entries: list[journal.Entry]) -> None:
 
 
 def files_shown(entries: list[journal.Entry], backups: dict[str, Path | None]) -> str:
-    return ", ".join(
-        e.shown + (f" (backup {backups[e.shown]})" if backups.get(e.shown) else "") for e in entries
-    )
+    def one(entry: journal.Entry) -> str:
+        if entry.before is None:
+            return f"{entry.shown} (removed: it did not exist before)"
+        backup = backups.get(entry.shown)
+        return entry.shown + (f" (backup {backup})" if backup else "")
+
+    return ", ".join(one(e) for e in entries)
 
 
 def commit(book: journal.Journal, plan: Plan, result: Result) -> journal.Manifest | None:
@@ -177,18 +200,24 @@ def commit(book: journal.Journal, plan: Plan, result: Result) -> journal.Manifes
         undoes=list(plan.undoes),
     )
     backups: dict[str, Path | None] = {}
+    hold_host_lock(book)
     with _Signals() as signals:
         with signals.deferred():
             book.write(manifest)
             fault("tx-journaled")
         try:
-            for number, change in enumerate(changes, 1):
-                with signals.deferred():
-                    backups[change.shown] = _write(change)
-                    fault(f"tx-written-{number}")
-                signals.check()
-            result.backup = next((str(b) for b in backups.values() if b), None)
-            result.data["backups"] = [str(b) for b in backups.values() if b]
+            _write_all(changes, backups, signals)
+        except DockercfgError as failure:
+            # Nothing was applied: put back what was written, and report the write's own error.
+            with signals.deferred():
+                written = [e for e in manifest.entries if e.state_now() != "old"]
+                state = _restore(book, manifest, written, backups)
+            if not written and state is None:
+                raise
+            raise type(failure)(f"{failure.message}; {state}") from None
+        result.backup = next((str(b) for b in backups.values() if b), None)
+        result.data["backups"] = [str(b) for b in backups.values() if b]
+        try:
             with signals.deferred():
                 manifest.phase = journal.APPLYING
                 book.write(manifest)
@@ -220,6 +249,40 @@ def commit(book: journal.Journal, plan: Plan, result: Result) -> journal.Manifes
     return manifest
 
 
+def _write_all(
+    changes: list[FileChange], backups: dict[str, Path | None], signals: _Signals
+) -> None:
+    for number, change in enumerate(changes, 1):
+        with signals.deferred():  # each write is atomic: finish it before reacting
+            backups[change.shown] = _write(change)
+            fault(f"tx-written-{number}")
+        signals.check()
+
+
+def _restore(
+    book: journal.Journal,
+    manifest: journal.Manifest,
+    entries: list[journal.Entry],
+    backups: dict[str, Path | None],
+) -> str | None:
+    """Put `entries` back and drop the journal; a sentence on what happened (None: nothing to
+    restore, or an error sentence when restoring failed and the journal is kept)."""
+    files = files_shown(entries, backups)
+    manifest.phase = journal.ROLLING_BACK
+    try:
+        if entries:
+            book.write(manifest)
+        restore_all(entries)
+        fault("tx-restored")
+    except DockercfgError as err:
+        return (
+            f"could not restore {files}: {err.message}; the journal {book.pending_path} keeps"
+            " the old bytes: `dockercfg recover` finishes the job"
+        )
+    book.discard()
+    return f"restored {files}" if entries else None
+
+
 def _roll_back(
     book: journal.Journal,
     manifest: journal.Manifest,
@@ -228,20 +291,13 @@ def _roll_back(
     result: Result,
 ) -> str:
     """Restore every file, apply the old files again, and say exactly what state the host is in."""
-    files = files_shown(manifest.entries, backups)
-    manifest.phase = journal.ROLLING_BACK
-    try:
-        book.write(manifest)
-        restore_all(manifest.entries)
-        fault("tx-restored")
-    except DockercfgError as err:
-        return (
-            f"could not restore {files}: {err.message}; the journal {book.pending_path} keeps"
-            " the old bytes: `dockercfg recover` finishes the job"
-        )
-    book.discard()
+    changed = [e for e in manifest.entries if e.state_now() != "old"]
+    state = _restore(book, manifest, changed, backups)
+    if state is not None and state.startswith("could not restore"):
+        return state
     result.applied = result.verified = None
-    return f"restored {files}; " + reapply(appliers, result)
+    restored = state or f"{files_shown(manifest.entries, backups)} unchanged"
+    return f"{restored}; " + reapply(appliers, result)
 
 
 def reapply(appliers: list[Applier], result: Result) -> str:

@@ -66,8 +66,11 @@ def run_mounted(mount: str, root: Path, calls: list[list[str]], prepare: str = "
     ]
 
 
+# The journal (var/lib/dockercfg) gets its own small file system, so that the full one is the
+# config file's: test_full_disk_at_the_journal fills the journal's instead.
 FILL = """
-mkdir -p "$1/etc/docker"
+mkdir -p "$1/etc/docker" "$1/var/lib/dockercfg"
+mount -t tmpfs -o size=256k,mode=0700 tmpfs "$1/var/lib/dockercfg"
 printf '%s' '{original}' > "$1/etc/docker/daemon.json"
 chmod 0640 "$1/etc/docker/daemon.json"
 dd if=/dev/zero of="$1/filler" bs=4096 2>/dev/null || true   # until the file system is full
@@ -94,6 +97,27 @@ def test_full_disk_before_the_backup(tmp_path: Path):
     # Nothing but the lock and the (empty) backup directory was added: no temp file, no backup.
     assert ".dockercfg-tmp-" not in results[3].stdout, results[3].stdout
     assert not BACKUP_NAME.search(results[3].stdout), results[3].stdout
+
+
+def test_full_disk_at_the_journal(tmp_path: Path):
+    """The journal is written before any file: a full disk there changes nothing at all."""
+    root = tmp_path / "small"
+    root.mkdir()
+    conf = '"$1/etc/docker/daemon.json"'
+    prepare = (
+        f"mkdir -p \"$1/etc/docker\" && printf %s '{ORIGINAL.decode()}' > {conf}\n"
+        'dd if=/dev/zero of="$1/filler" bs=4096 2>/dev/null || true\n'
+    )
+    add = cli_argv(root, "add-insecure", "new.test:5000", "--apply", "none")
+    listing = ["sh", "-c", f'ls -A "{root}/etc/docker" "{root}/var/lib/dockercfg"']
+    dump = ["cat", str(root / "etc/docker/daemon.json")]
+    results = run_mounted(
+        'mount -t tmpfs -o size=64k,mode=0755 tmpfs "$1"', root, [add, dump, listing], prepare
+    )
+    one_clear_line(results[0], "no space left on device", "var/lib/dockercfg/pending.json")
+    assert results[1].stdout.encode() == ORIGINAL
+    assert ".dockercfg-tmp-" not in results[2].stdout and "pending.json" not in results[2].stdout
+    assert not BACKUP_NAME.search(results[2].stdout), results[2].stdout
 
 
 def test_full_disk_after_the_backup(tmp_path: Path):
