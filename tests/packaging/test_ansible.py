@@ -121,17 +121,40 @@ def test_exact_and_absent(ansible: Ansible, tmp_path: Path):
     out = tmp_path / "result.json"
     exact = task_play(root, out, insecure_registries=["keep.lab:5000", "add.lab:2"], state="exact")
     proc = ansible.playbook(exact)
-    assert proc.returncode == 0 and result_of(out)["changed"] is True, shown(proc)
-    assert daemon_json(root)["insecure-registries"] == ["http://keep.lab:5000", "add.lab:2"]
+    result = result_of(out)
+    assert proc.returncode == 0 and result["changed"] is True, shown(proc)
+    # One `dockercfg set`: one process, one transaction; dockercfg normalises the spelling.
+    assert [cmd[3] for cmd in result["commands"]] == ["set"], result["commands"]
+    assert daemon_json(root)["insecure-registries"] == ["keep.lab:5000", "add.lab:2"]
+    assert result["before"]["insecure-registries"] == ["keep.lab:5000", "gone.lab:1"], result
+    assert result["after"]["insecure-registries"] == ["keep.lab:5000", "add.lab:2"], result
     proc = ansible.playbook(exact)
     assert proc.returncode == 0 and result_of(out)["changed"] is False, shown(proc)
 
     absent = task_play(root, out, insecure_registries=["add.lab:2"], state="absent")
     proc = ansible.playbook(absent)
     assert proc.returncode == 0 and result_of(out)["changed"] is True, shown(proc)
-    assert daemon_json(root)["insecure-registries"] == ["http://keep.lab:5000"]
+    assert daemon_json(root)["insecure-registries"] == ["keep.lab:5000"]
     proc = ansible.playbook(task_play(root, out, registry_mirrors=[], state="exact"))
     assert proc.returncode == 0 and result_of(out)["changed"] is False, shown(proc)
+
+
+def test_exact_with_one_bad_value_writes_nothing(ansible: Ansible, tmp_path: Path):
+    """Both lists in one transaction: a bad mirror refuses the insecure registry too."""
+    text = '{"insecure-registries": ["old.lab:1"]}\n'
+    root = make_root(tmp_path, text=text)
+    out = tmp_path / "result.json"
+    play = task_play(
+        root, out, insecure_registries=["new.lab:1"], registry_mirrors=["ftp://m"], state="exact"
+    )
+    proc = ansible.playbook(play)
+    result = result_of(out)
+    assert result["failed"] is True and result["changed"] is False, shown(proc)
+    assert len(result["results"]) == 1 and "Traceback" not in proc.stdout + proc.stderr
+    assert (root / "etc/docker/daemon.json").read_text() == text
+    assert sorted(p.name for p in (root / "etc/docker").iterdir()) in (
+        ["daemon.json"], [".daemon.json.dockercfg.lock", "daemon.json"],
+    )  # fmt: skip
 
 
 def test_bad_input_fails_cleanly_with_dockercfgs_message(ansible: Ansible, tmp_path: Path):
