@@ -139,6 +139,9 @@ class DockerApplier:
 
     def apply(self, phase: str, result: Result) -> str:
         if phase == "revert":
+            from dockercfg.services.command import wait_unfinished
+
+            wait_unfinished(RESTART_TIMEOUT)  # an interrupted restart finishes before ours
             self.host.flags_override = None  # the restored files bring their flags back
             if self.done.get("forward", "none") == "none":
                 self.done[phase] = "none"  # dockerd was never told: nothing to undo

@@ -20,6 +20,7 @@ to answer where the pid cannot be seen; ops.py then verifies /info.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -147,27 +148,55 @@ def run_command(argv: list[str], timeout: float) -> str:
     return out
 
 
+# A manager command we were interrupted in the middle of (a signal): it goes on by itself, and
+# whoever applies next waits for it first (`wait_unfinished`), so two restarts never overlap.
+UNFINISHED: list[subprocess.Popen] = []
+
+
 def _run(argv: list[str], timeout: float) -> tuple[int, str, str]:
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            encoding="utf-8",
-            errors="replace",
-            start_new_session=True,  # its own process group: a timeout kills all of it
-        )
-    except FileNotFoundError:
-        raise ServiceError(f"`{_shown(argv)}`: {argv[0]} not found") from None
-    except OSError as err:
-        raise ServiceError(f"cannot run `{_shown(argv)}`: {err.strerror}") from None
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        raise ServiceError(f"`{_shown(argv)}` timed out after {timeout:g}s") from None
-    return proc.returncode, out, err
+    """Run argv in its own session with its output going to files, not pipes: if dockercfg dies
+    (kill -9, Ctrl-C), an init script half-way through `restart` must not die with it at its
+    next message, between stopping dockerd and starting it again."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,  # its own process group: a timeout kills all of it
+            )
+        except FileNotFoundError:
+            raise ServiceError(f"`{_shown(argv)}`: {argv[0]} not found") from None
+        except OSError as error:
+            raise ServiceError(f"cannot run `{_shown(argv)}`: {error.strerror}") from None
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise ServiceError(f"`{_shown(argv)}` timed out after {timeout:g}s") from None
+        except BaseException:
+            UNFINISHED.append(proc)  # interrupted: it finishes on its own
+            raise
+        return proc.returncode, _text(out), _text(err)
+
+
+def _text(file) -> str:
+    file.seek(0)
+    return file.read().decode("utf-8", "replace")
+
+
+def wait_unfinished(timeout: float) -> None:
+    """Let a manager command an interrupted run left going finish (bounded), then go on."""
+    deadline = time.monotonic() + timeout
+    while UNFINISHED:
+        proc = UNFINISHED.pop()
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -175,12 +204,8 @@ def _kill_group(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except OSError:
         proc.kill()
-    try:
-        proc.communicate(timeout=2)
-    except subprocess.TimeoutExpired:  # a daemon that left the group still holds the pipes
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe:
-                pipe.close()
+    # Unkillable (D state): nothing more we can do; the caller reports the timeout.
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(2)
 
 
