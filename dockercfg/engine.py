@@ -76,6 +76,20 @@ class Engine:
     def version(self) -> dict[str, Any]:
         return self._get_json("/version")
 
+    def distribution(self, reference: str) -> tuple[int, str]:
+        """GET /distribution/REF/json: dockerd resolves the manifest with its own registry client
+        and live configuration (read-only; nothing is pulled). (HTTP status, the daemon's message
+        or "" on 200); EngineUnavailable when dockerd itself does not answer."""
+        from urllib.parse import quote
+
+        status, body = self._get(f"/distribution/{quote(reference, safe='/:@')}/json")
+        try:
+            value = json.loads(body)
+        except ValueError:
+            value = None
+        message = value.get("message") if isinstance(value, dict) and status != 200 else None
+        return status, _one_line(str(message), 400) if message else ""
+
     def _get_json(self, path: str) -> dict[str, Any]:
         status, body = self._get(path)
         where = f"dockerd at {self.socket} answered GET {path}"
