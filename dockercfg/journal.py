@@ -8,7 +8,8 @@ transaction goes (written → applied → verified). Finishing moves the manifes
 a run died in the middle: recovery completes or reverts it (dockercfg.recovery).
 
 STATE is /var/lib/dockercfg (inside --root when given), or $XDG_STATE_HOME/dockercfg (default
-~/.local/state/dockercfg) for per-user targets. The directory is 0700: manifests hold config bytes.
+~/.local/state/dockercfg) for per-user targets, or DOCKERCFG_STATE_DIR when set. The directory
+is 0700: manifests hold config bytes.
 """
 
 from __future__ import annotations
@@ -41,8 +42,15 @@ VERIFIED = "verified"  # every engine shows the new configuration
 ROLLING_BACK = "rolling-back"  # a failure or a signal: the old bytes are going back
 
 
+STATE_DIR_ENV = "DOCKERCFG_STATE_DIR"
+
+
 def state_dir(root: Path, home: Path | None = None) -> Path:
-    """Where journals live: under the invoking user's state dir for per-user targets."""
+    """Where journals live: under the invoking user's state dir for per-user targets.
+    DOCKERCFG_STATE_DIR=DIR puts them elsewhere (a read-only /var/lib, or a test's sandbox)."""
+    override = os.environ.get(STATE_DIR_ENV)
+    if override:
+        return Path(override)
     if home is not None:
         xdg = os.environ.get("XDG_STATE_HOME")
         base = Path(xdg) if xdg and os.geteuid() != 0 else home / ".local" / "state"

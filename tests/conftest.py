@@ -1,5 +1,5 @@
 """Makes tests/support.py importable from every test directory, and checks at the end of the run
-that no test touched this machine's own Docker configuration."""
+that no test touched this machine's own Docker configuration, dockercfg's journal or cache."""
 
 from __future__ import annotations
 
@@ -11,7 +11,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-WATCHED = (Path("/etc/docker"), Path("/etc/default/docker"), Path("/etc/sysconfig/docker"))
+WATCHED = (
+    Path("/etc/docker"),
+    Path("/etc/default/docker"),
+    Path("/etc/sysconfig/docker"),
+    Path("/etc/containerd"),
+    Path("/etc/containers"),
+    Path("/var/lib/dockercfg"),  # the journal: tests set DOCKERCFG_STATE_DIR or --root
+    Path("/var/cache/dockercfg"),
+)
 
 
 def _snapshot() -> dict[str, str]:

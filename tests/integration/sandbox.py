@@ -107,6 +107,7 @@ class Sandbox:
             "DOCKER_HOST": f"unix://{self.t}/docker.sock",
             "DOCKER_CONFIG": str(self.t / "docker-client"),
             "DOCKERCFG_CACHE_DIR": str(self.t / "dockercfg-cache"),  # not the host's /var/cache
+            "DOCKERCFG_STATE_DIR": str(self.t / "dockercfg-state"),  # not the host's /var/lib
         }
         self.user_env = {
             **base,
