@@ -228,6 +228,7 @@ def nested_problems(value: dict[str, Any], version: Version, platform: str) -> l
     problems = []
     proxies = key_info("proxies")
     proxies_known = proxies is not None and proxies.accepted_by(version, platform)
+    problems += _struct_member_problems(value, version, platform)
     for key, item in value.items():
         if not is_flattened(key, item, version):
             continue
@@ -253,4 +254,42 @@ def nested_problems(value: dict[str, Any], version: Version, platform: str) -> l
                 problems.append(Problem("ignored-key", path, message, hint="move it to the top"))
             else:
                 problems.append(Problem("unknown-key", path, f"{UNKNOWN}: {_s(sub)}"))
+    return problems
+
+
+# Objects decoded into Go structs, which match member names case-insensitively and drop the rest
+# without a word. A daemon.json key put inside one of them is a misplaced setting.
+_STRUCT_FIELDS = {
+    "builder": frozenset({"gc", "entitlements", "history"}),
+    "runtimes.*": frozenset({"path", "runtimeargs", "runtimetype", "options"}),
+}
+
+
+def _struct_member_problems(
+    value: dict[str, Any], version: Version, platform: str
+) -> list[Problem]:
+    from dockercfg.jsontext import join_path
+    from dockercfg.schema import key_info
+
+    places: list[tuple[str, Any, frozenset[str]]] = [
+        ("builder", value.get("builder"), _STRUCT_FIELDS["builder"])
+    ]
+    runtimes = value.get("runtimes")
+    if isinstance(runtimes, dict):
+        for name, spec in runtimes.items():
+            places.append((join_path("runtimes", name), spec, _STRUCT_FIELDS["runtimes.*"]))
+    problems = []
+    for where, item, fields in places:
+        if not isinstance(item, dict):
+            continue
+        for sub in item:
+            info = key_info(sub)
+            if sub.lower() in fields or info is None or not info.accepted_by(version, platform):
+                continue
+            message = (
+                f"{_s(sub)} is a top-level daemon.json key: inside {where} dockerd ignores it"
+                " without a word"
+            )
+            path = join_path(where, sub)
+            problems.append(Problem("ignored-key", path, message, hint="move it to the top level"))
     return problems

@@ -45,7 +45,12 @@ def validate_bytes(
     try:
         parsed = parse_config(data, source)
     except JSONSyntaxError as err:
-        return [Problem("syntax", f"{err.source}:{err.line}:{err.column}", err.message)]
+        message, hint = err.message, None
+        if "after top-level value" in message and version < LENIENT_DECODE_SINCE:
+            # json.Decoder stops after one value: this dockerd starts and drops the rest unread.
+            message += f"; {_dockerd(version)} reads only the first value and ignores the rest"
+            hint = "merge everything into one object"
+        return [Problem("syntax", f"{err.source}:{err.line}:{err.column}", message, hint=hint)]
     problems = []
     old = version < LENIENT_DECODE_SINCE
     severity = ERROR if old else WARNING
@@ -320,6 +325,11 @@ def dockerd_validate(
     timeout: float = DOCKERD_VALIDATE_TIMEOUT,
 ) -> Problem | None:
     """Ask the installed dockerd (>= 23.0) to check `data` with `dockerd --validate`.
+
+    One more signal, never the verdict: 26.1's --validate says "configuration OK" to files its
+    real start refuses (bad insecure registries and mirrors, log-opts the driver refuses,
+    ip6tables without experimental; 15 of them in tests/corpus), so its OK proves nothing and
+    is asked only after validate_bytes() found no error. Its refusals are real ones.
 
     None on success, or when that is impossible (no dockerd, older than 23.0, cannot run); a
     Problem carrying dockerd's message otherwise. Never raises: this check is a bonus.
