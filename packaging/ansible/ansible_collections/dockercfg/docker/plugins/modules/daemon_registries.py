@@ -21,7 +21,7 @@ description:
     C(dockercfg is not installed on this host; install it first (apt-get install
     ./dockercfg_VERSION_all.deb on Debian and Ubuntu, or pipx install dockercfg), or set the
     executable option to its path).
-  - With I(state=exact) the task is one C(dockercfg set) (one process, one transaction): the
+  - With I(state=exact) the task is one C(dockercfg set) (one process, one transaction); the
     file's lists become exactly the given ones, validated, written, applied and verified together,
     or not at all. A list left out is left alone; an empty list empties it. dockercfg normalises
     the values (C(http://reg:5000) and C(reg:5000) are the same entry).
