@@ -131,7 +131,7 @@ def _log_problems(value: dict[str, Any], version: Version) -> list[Problem]:
     for name, item in opts.items():
         path = f"log-opts.{name}"
         if name not in allowed and name not in _ANY_DRIVER_OPTS:
-            message = f"unknown log opt {_s(name)} for {driver} log driver"
+            message = f"unknown log opt '{_s(name)}' for {driver} log driver"
             hint = "one of " + ", ".join(sorted(allowed))
             problems.append(Problem("log-opt", path, message, hint=hint))
         elif name == "syslog-address" and isinstance(item, str) and item:
@@ -140,7 +140,7 @@ def _log_problems(value: dict[str, Any], version: Version) -> list[Problem]:
                 if version < LENIENT_DECODE_SINCE:
                     message = f"syslog-address should be in form proto://address, got {_s(item)}"
                 else:
-                    message = f"unsupported scheme: {_s(scheme)}"
+                    message = f"unsupported scheme: '{_s(scheme)}'"
                 hint = "use udp://, tcp://, tcp+tls://, unix:// or unixgram://"
                 problems.append(Problem("log-opt", path, message, hint=hint))
     return problems

@@ -1,4 +1,4 @@
-"""schemas/daemon.schema.json and dockercfg.schema: coverage of dockerd's keys, types, versions."""
+"""The packaged daemon.schema.json and dockercfg.schema: dockerd's keys, types, versions."""
 
 from __future__ import annotations
 
