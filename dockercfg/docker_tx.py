@@ -72,10 +72,12 @@ def run_plan(
     keys: list[str],
     result: Result,
     undoes: list[str] | None = None,
+    reach: list[str] | None = None,
 ) -> None:
-    """Write the edits as one transaction and make them live on dockerd."""
+    """Write the edits as one transaction and make them live on dockerd; then check that the
+    daemon reaches each registry in `reach` (a read-only round trip through it)."""
     old = targets.load(host, edits[0].before or b"")
-    applier = DockerApplier(host, edits[0].after, old, apply, keys)
+    applier = DockerApplier(host, edits[0].after, old, apply, keys, reach)
     plan = transaction.Plan(command, [e.change() for e in edits], [applier], list(undoes or []))
     transaction.commit(recovery.journal_for(host), plan, result)
 

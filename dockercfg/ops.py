@@ -26,6 +26,7 @@ from dockercfg.dockerd_checks import (
 from dockercfg.engines.docker import DockerApplier
 from dockercfg.errors import ApplyFailed, DockercfgError, UsageError
 from dockercfg.result import Result
+from dockercfg.targets.daemon_json import INSECURE_KEY
 
 
 def edit_lists(
@@ -68,7 +69,9 @@ def edit_lists(
             result.data["dry_run"] = True
             return result
         mode = "restart" if moved and apply in ("auto", "reload") else apply
-        run_plan(host, result.command, edits, mode, list(wanted), result)
+        mode_of, added = wanted.get(INSECURE_KEY, ("", []))
+        reach = added if mode_of in ("add", "set") else []
+        run_plan(host, result.command, edits, mode, list(wanted), result, reach=reach)
     return result
 
 

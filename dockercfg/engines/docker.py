@@ -105,13 +105,46 @@ def verify_live(host: Host, expected, timeout: float) -> None:
         raise ApplyFailed(f"dockerd did not take the new configuration: {'; '.join(last)}")
 
 
+ROUND_TRIP_TIMEOUT = 10.0  # seconds, for all registries together (they are tried at once)
+
+
+def report_reachability(host: Host, registries: list[str], result: Result) -> None:
+    """After the config is live: can the daemon's own registry client reach each registry?
+    Live but unreachable is not rolled back (the file is right; the registry may be down or on
+    another port): it is said in one line with what the daemon saw and what to run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dockercfg.verify import round_trip
+
+    with ThreadPoolExecutor(max_workers=min(8, len(registries))) as pool:
+        found = list(pool.map(lambda r: round_trip(host.socket, r, ROUND_TRIP_TIMEOUT), registries))
+    result.data["live"] = True
+    result.data["reachable"] = {r: f.to_json() for r, f in zip(registries, found)}
+    for registry, seen in zip(registries, found):
+        if seen.reachable is not True:
+            verdict = "not reached" if seen.reachable is False else "not checked"
+            hint = f"; {seen.hint}" if seen.hint else ""
+            result.warnings.append(
+                f"{registry}: live in dockerd, {verdict} by it: {seen.said}{hint}"
+            )
+
+
 class DockerApplier:
     """Applies a daemon.json / DOCKER_OPTS change to dockerd and proves it through /info."""
 
     name = "dockerd"
 
-    def __init__(self, host: Host, new_doc, old_doc, apply: str, keys: list[str]) -> None:
+    def __init__(
+        self,
+        host: Host,
+        new_doc,
+        old_doc,
+        apply: str,
+        keys: list[str],
+        reach: list[str] | None = None,
+    ) -> None:
         self.host = host
+        self.reach = list(reach or [])  # registries the daemon must then reach: a round trip
         self.docs = {"forward": new_doc, "revert": old_doc}
         self.apply_mode = apply
         self.keys = keys
@@ -183,6 +216,8 @@ class DockerApplier:
             return
         verify_live(self.host, self.expected[phase], VERIFY_TIMEOUT[mode])
         result.verified = True
+        if phase == "forward" and self.reach:
+            report_reachability(self.host, self.reach, result)
 
     def _running(self) -> str:
         from dockercfg.engine import Engine
