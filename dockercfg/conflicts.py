@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from dockercfg.problems import Problem
+from dockercfg.versions import NEWEST, Version
 
 # Flags whose names are not derivable from the schema's "x-flag" (short forms).
 _SHORT_FLAGS = {
@@ -69,20 +70,36 @@ def flag_settings(argv: list[str]) -> dict[str, list[str]]:
 
 
 def find_conflicts(
-    config: dict, flag_values: dict[str, list[str]], *, file: str, source: str
+    config: dict,
+    flag_values: dict[str, list[str]],
+    *,
+    file: str,
+    source: str,
+    version: Version = NEWEST,
 ) -> list[Problem]:
-    """One error per key set both in the file and by a flag."""
-    from dockercfg.schema import key_info
+    """One error per key set both in the file and by a flag.
 
+    dockerd compares the members of most objects as keys too (configValuesSet), so
+    {"default-network-opts": {"bridge": ...}} meets `-b` on a dockerd that lacks that key.
+    """
+    from dockercfg.schema import key_info
+    from dockercfg.startup_rules import is_flattened
+
+    keys: list[tuple[str, str]] = []
+    for key, item in config.items():
+        if is_flattened(key, item, version):
+            keys += [(member, f"{key}.{member}") for member in item]
+        else:
+            keys.append((key, key))
     problems = []
-    for key in config:
+    for key, path in keys:
         if key in flag_values and key not in _EXEMPT:
             info = key_info(key)
             flag = (info.flag if info and info.flag else f"--{key}").split("/")[0]
             problems.append(
                 Problem(
                     code="flag-conflict",
-                    path=key,
+                    path=path,
                     message=(
                         f"{key} is set both in {file} and by the dockerd flag {flag} "
                         f"{' '.join(flag_values[key])} ({source}); dockerd refuses to start or"

@@ -46,9 +46,11 @@ def run_validate(name: str, version: str, root: Path) -> tuple[int, list[dict]]:
         from dockercfg.versions import parse_version
 
         data = (FILES / name).read_bytes()
-        found = validate_bytes(data, source=name, version=parse_version(full_version(version)))
+        number = parse_version(full_version(version))
+        found = validate_bytes(data, source=name, version=number)
         config = parse_config(data, name).value
-        found += find_conflicts(config, flag_settings(["dockerd", *flags]), file=name, source="-")
+        settings = flag_settings(["dockerd", *flags])
+        found += find_conflicts(config, settings, file=name, source="-", version=number)
         return int(any(p.is_error for p in found)), [p.to_json() for p in found]
     out = io.StringIO()
     argv = ["--json", "--root", str(root), "--target", "daemon-json"]
@@ -69,7 +71,8 @@ def expected(name: str, version: str) -> tuple[int, str | None, str]:
     rule = EXPECT.get(name, {})
     applies = version in rule.get("versions", VERSIONS)
     if verdict == "reject":
-        return 1, rule.get("code") if rule.get("flags") else None, "dockerd refused to start"
+        code = rule.get("code") if rule.get("flags") and applies else None
+        return 1, code, "dockerd refused to start"
     if applies and rule.get("expect") == "error":
         return 1, rule["code"], f"dockerd accepted it but {rule['reason']}"
     if applies and rule.get("expect") == "warning":
