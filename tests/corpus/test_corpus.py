@@ -144,3 +144,45 @@ def agreement() -> dict[str, dict[str, int]]:
 if __name__ == "__main__":
     sys.path.insert(0, str(HERE.parents[1]))
     print(json.dumps(agreement(), indent=1))
+
+
+def file_settings(name: str, version: str) -> dict:
+    """The object dockerd `version` decodes: the last of duplicate keys; 20.10 stops after the
+    first value (json.Decoder), so whatever follows it is never read."""
+    text = (FILES / name).read_bytes().decode("utf-8-sig").strip() or "{}"
+    value, _end = json.JSONDecoder().raw_decode(text)
+    return value if isinstance(value, dict) else {}
+
+
+def applied_by_model(config: dict, version: str) -> dict:
+    from dockercfg import model
+    from dockercfg.versions import parse_version
+
+    number = parse_version(full_version(version))
+    cidrs, names, mirrors = set(model.default_insecure_cidrs(number)), set(), set()
+    for raw in config.get("insecure-registries") or []:
+        value = model.normalize_insecure(raw).value
+        (cidrs if model.is_cidr(value) else names).add(value)
+    for raw in config.get("registry-mirrors") or []:
+        try:
+            value = model.normalize_mirror(raw, number)
+        except model.InvalidValue:
+            value = raw  # the placeholder dockerd takes as it is
+        mirrors.add(value if value.endswith("/") else value + "/")
+    return {"insecure_cidrs": cidrs, "insecure_names": names, "mirrors": mirrors}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_what_dockerd_applied_is_what_dockercfg_reads_from_the_file(version):
+    """Only the plural keys of the decoded object reach /info: singular keys, keys inside other
+    objects and data after the object change nothing there."""
+    files = recorded(version)["files"]
+    compared = 0
+    for name, verdict in sorted(files.items()):
+        if verdict["verdict"] != "accept":
+            continue
+        live = {key: set(verdict["applied"][key]) for key in ("insecure_cidrs", "mirrors")}
+        live["insecure_names"] = set(verdict["applied"]["insecure_names"])
+        assert live == applied_by_model(file_settings(name, version), version), name
+        compared += 1
+    assert compared >= 50
