@@ -30,7 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
-from hostsetup import run, wait_until  # noqa: E402
+from hostsetup import mount_namespace_problem, run, wait_until  # noqa: E402
 
 FABRIC_ADDR = "10.77.0.1"
 REGISTRY = "registry.fleet:5000"
@@ -91,6 +91,10 @@ def preflight() -> None:
     missing = [n for n in NEEDED if not shutil.which(n)]
     if missing:
         raise FleetUnavailable(f"missing programs: {', '.join(missing)}")
+    # The network namespace files are bind mounts: they must stay in a private mount namespace.
+    problem = mount_namespace_problem()
+    if problem:
+        raise FleetUnavailable(problem)
 
 
 @dataclass
