@@ -1,4 +1,4 @@
-"""What dockerd knows about each daemon.json key, read from schemas/daemon.schema.json.
+"""What dockerd knows about each daemon.json key, read from dockercfg/schemas/daemon.schema.json.
 
 The schema file is the single source of truth: JSON types for jsonschema, plus x- annotations
 (first version, removal, reload, platform, flag) that this module turns into KeyInfo records.

@@ -1,7 +1,8 @@
 """Every problem dockerd would have with a daemon.json, plus the traps it silently accepts.
 
 Rules follow moby's daemon/config/config.go (decoding, unknown-key check), registry/config.go
-(insecure registries, mirrors) and the keys-by-version tables behind schemas/daemon.schema.json.
+(insecure registries, mirrors), the keys-by-version tables behind dockercfg/schemas/, and
+dockercfg.startup_rules; tests/corpus pins them to real dockerd verdicts.
 Nothing heavy is imported at module level: jsonschema loads only when a config is checked.
 """
 
