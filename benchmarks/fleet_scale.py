@@ -114,6 +114,7 @@ def main() -> None:
         "ANSIBLE_CONFIG": str(tmp / "no-ansible.cfg"),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "DOCKERCFG_CACHE_DIR": str(tmp / "cache"),  # not root's /var/cache/dockercfg
     }
     plays = {}
     for kind, text in PLAYS.items():

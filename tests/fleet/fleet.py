@@ -8,7 +8,7 @@ a host's own one, so the machine's /etc, /run, /home and network are never touch
 - host N: its own network namespace (T/ns/hN, eth0 at 10.77.0.(10+N), a veth pair on br0) and its
   own mount, PID and UTS namespaces. Inside, /run, /etc/init.d (empty: no init script, so dockercfg
   sees a dockerd with no service manager and reloads it by SIGHUP) and /etc/docker, /home,
-  /usr/local/bin, /etc/passwd, /etc/shadow, /etc/group, /etc/hosts,
+  /usr/local/bin, /var/lib, /var/cache, /etc/passwd, /etc/shadow, /etc/group, /etc/hosts,
   /etc/hostname and /etc/sudoers.d are private copies: the `fleet` user, its SSH key and its
   sudo rule exist only there. PID 1 is the host's sshd; its dockerd (Debian 12's 20.10 or Debian
   13's 26.1) runs with --iptables=false --bridge=none --storage-driver=vfs and its data under T.
@@ -64,8 +64,17 @@ mount --bind {h}/etc/sudoers.d /etc/sudoers.d
 mount --bind {h}/etc-docker /etc/docker
 mount --bind {h}/home /home
 mount --bind {h}/local-bin /usr/local/bin
+mount -t tmpfs -o mode=755 tmpfs /var/lib
 ip link set lo up
 {dockerd}
+# dockercfg keeps its history in /var/lib/dockercfg and a version cache in /var/cache/dockercfg:
+# both private. /var/cache is covered only once this dockerd has started its containerd, which
+# may come from Debian 13's tree under /var/cache.
+i=0
+while [ -n "{wait}" ] && [ ! -S /run/docker/containerd/containerd.sock ] && [ $i -lt 900 ]; do
+  sleep 0.1; i=$((i + 1))
+done
+mount -t tmpfs -o mode=755 tmpfs /var/cache
 exec /usr/sbin/sshd -D -e -f {h}/sshd_config
 """
 
@@ -221,7 +230,10 @@ class Fleet:
                      f"--data-root {h}/var-lib-docker")  # fmt: skip
             dockerd = (f"PATH={host.extra_path}/usr/bin:$PATH {host.dockerd} {flags} "
                        f">{h}/dockerd.log 2>&1 &")  # fmt: skip
-        (h / "init.sh").write_text(HOST_INIT.format(name=host.name, h=h, dockerd=dockerd))
+        wait = "yes" if host.dockerd else ""
+        (h / "init.sh").write_text(
+            HOST_INIT.format(name=host.name, h=h, dockerd=dockerd, wait=wait)
+        )
         cmd = [
             "nsenter", f"--net={host.netns}", "unshare", "--mount", "--propagation", "private",
             "--pid", "--fork", "--mount-proc", "--uts", "sh", str(h / "init.sh"),

@@ -30,6 +30,13 @@ def _constant(name: str) -> str:
 NOT_INSTALLED = _constant("NOT_INSTALLED")
 
 
+@pytest.fixture(autouse=True)
+def _private_version_cache(request, tmp_path: Path):
+    """dockercfg as root caches `dockerd --version` in /var/cache/dockercfg: keep it in tmp."""
+    if "ansible" in request.fixturenames:
+        request.getfixturevalue("ansible").env["DOCKERCFG_CACHE_DIR"] = str(tmp_path / "cache")
+
+
 def make_root(tmp: Path, name: str = "root", text: str | None = None) -> Path:
     root = tmp / name
     (root / "etc" / "docker").mkdir(parents=True)
