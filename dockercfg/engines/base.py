@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 INSECURE = "insecure-registries"
 MIRRORS = "registry-mirrors"
+CAS = "registry-cas"  # values: PEM texts of CA certificates trusted for `for_registry`
+DOCKER_HUB = "docker.io"
 
 
 @dataclass
@@ -20,11 +22,11 @@ class RegistryEdit:
     """One requested change of an owned list.
 
     mode: "add" | "remove" | "set" (the list becomes exactly `values`).
-    values: normalised registry addresses (`host[:port]`, CIDR) or mirror URLs.
-    for_registry: for mirrors, the registry they mirror (None: Docker Hub, `docker.io`).
+    values: normalised registry addresses (`host[:port]`, CIDR), mirror URLs, or (CAS) PEM texts.
+    for_registry: for mirrors and CAs, the registry they serve (None: Docker Hub, `docker.io`).
     """
 
-    key: str  # INSECURE | MIRRORS
+    key: str  # INSECURE | MIRRORS | CAS
     mode: str
     values: list[str]
     for_registry: str | None = None
