@@ -36,7 +36,9 @@ class RegistryEdit:
 class FileChange:
     """One file of a transaction. `before` is read under the lock; None means absent.
     `after` None removes the file. A new file gets `mode` and, when given, `owner` (uid, gid);
-    an existing file keeps its own mode and owner."""
+    an existing file keeps its own mode and owner. A new file's missing parent directories
+    (e.g. containerd's `certs.d/<host>/`) are the writer's to create (0755) and to remove again
+    on rollback: `missing_dirs()` lists them, outermost first."""
 
     path: Path  # the real path (inside --root)
     shown: str  # the path as the host sees it: messages, diffs, the journal
@@ -44,6 +46,14 @@ class FileChange:
     after: bytes | None
     mode: int = 0o644
     owner: tuple[int, int] | None = None
+
+    def missing_dirs(self) -> list[Path]:
+        missing = []
+        parent = self.path.parent
+        while not parent.exists():
+            missing.append(parent)
+            parent = parent.parent
+        return missing[::-1]
 
 
 @dataclass
