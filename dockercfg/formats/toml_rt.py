@@ -27,7 +27,7 @@ def parse(text: bytes | None, shown: str) -> Any:
         return tomlkit.parse(decoded)
     except ParseError as err:
         raise EnvironmentProblem(
-            f"{shown}:{err.line}:{err.col}: not valid TOML: {_reason(err)}"
+            f"{shown}:{err.line}:{err.col + 1}: not valid TOML: {_reason(err)}"
         ) from None
     except (ValueError, KeyError, TypeError) as err:  # tomlkit 0.11 raises these for duplicates
         raise EnvironmentProblem(f"{shown}: not valid TOML: {err}") from None
