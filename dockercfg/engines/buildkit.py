@@ -81,7 +81,8 @@ class Buildkit:
             elif edit.key == MIRRORS:
                 registry = common.registry_of(edit)
                 have = owned[MIRRORS].get(registry, [])
-                now = [common.url_host(u) for u in common.edited(have, edit)]
+                hosts = [common.url_host(u) for u in edit.values]  # BuildKit's form: no scheme
+                now = common.edited(have, RegistryEdit(MIRRORS, edit.mode, hosts))
                 _set(entry(registry), "mirrors", now or None)
             elif edit.key == CAS:
                 registry = common.registry_of(edit)
@@ -98,7 +99,8 @@ class Buildkit:
                 del registries[registry]
         if not registries:
             del doc["registry"]
-        after = toml_rt.dump(doc) if (doc or before is not None) else None
+        # a removed table leaves its blank separator line behind: end the file with one newline
+        after = toml_rt.dump(doc).rstrip() + b"\n" if (doc or before is not None) else None
         c = common.change(found.root, found.files["config"], before, after)
         return ([c] if c else []) + changes
 
