@@ -1,5 +1,6 @@
 """Properties of the engine file edits: adding then removing what dockercfg owns gives back the
-admin's file byte for byte, and a second identical edit changes nothing."""
+admin's settings and comments (blank lines between tables may move when mirrors are put first),
+and a second identical edit changes nothing."""
 
 from __future__ import annotations
 
