@@ -1,0 +1,55 @@
+"""The pre-write check runs the real `dockerd --validate` of Debian 13's dockerd 26.1, and its
+verdict is one signal beside dockercfg's own rules, never the only one: 26.1's --validate accepts
+insecure-registry values that its real start rejects."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hostsetup import DOCKERD, DOCKERD_26
+from support import unavailable
+
+from dockercfg.validate import dockerd_validate, validate_bytes
+
+pytestmark = pytest.mark.integration
+
+V26 = (26, 1, 5)
+
+
+@pytest.fixture
+def dockerd26() -> str:
+    if not os.access(DOCKERD_26, os.X_OK):
+        unavailable(f"{DOCKERD_26} is missing: run `tests/fetch-debian13 docker.io containerd`")
+    return str(DOCKERD_26)
+
+
+def test_a_good_file_passes(dockerd26):
+    assert dockerd_validate(b'{"insecure-registries": ["registry.test:5000"]}\n',
+                            dockerd=dockerd26, version=V26) is None  # fmt: skip
+
+
+def test_a_file_dockerd_rejects_carries_dockerds_own_words(dockerd26):
+    found = dockerd_validate(b'{"max-concurrent-downloads": -1}\n', dockerd=dockerd26,
+                             version=V26, source="/etc/docker/daemon.json")  # fmt: skip
+    assert found is not None and found.is_error, found
+    assert "invalid max concurrent downloads: -1" in found.message, found
+    assert found.hint == f"reported by {dockerd26} --validate"
+    assert "dockercfg-validate-" not in found.message  # the temp path is not shown
+
+
+def test_the_version_is_asked_when_not_given(dockerd26):
+    found = dockerd_validate(b'{"max-concurrent-downloads": -1}\n', dockerd=dockerd26)
+    assert found is not None and "max concurrent downloads" in found.message
+
+
+def test_validate_accepts_what_the_real_start_rejects_so_dockercfgs_rules_decide(dockerd26):
+    data = b'{"insecure-registries": ["registry.test:5000/path"]}\n'
+    assert dockerd_validate(data, dockerd=dockerd26, version=V26) is None  # --validate: OK
+    problems = validate_bytes(data, source="daemon.json", version=V26)
+    assert any(p.is_error and "registry.test:5000/path" in p.message for p in problems), problems
+
+
+def test_dockerd_20_10_has_no_validate_flag_and_is_not_asked():
+    assert dockerd_validate(b'{"max-concurrent-downloads": -1}\n', dockerd=DOCKERD,
+                            version=(20, 10, 24)) is None  # fmt: skip
