@@ -26,8 +26,6 @@ from adv_support import REPO, no_traceback, shown
 from hostsetup import run
 from sandbox import REGISTRY
 
-from dockercfg.versions import parse_version
-
 pytestmark = pytest.mark.integration
 
 BEFORE = '{\n  "insecure-registries": [],\n  "registry-mirrors": []\n}\n'
@@ -115,24 +113,30 @@ def test_a_written_but_unapplied_change_is_shown_and_applied(sb, how: str):
 # 2. A reload dockerd rejects ---------------------------------------------------------------------
 
 
+# What a running dockerd refuses on SIGHUP while dockercfg, told it runs an older dockerd (the
+# package was changed, the daemon not restarted), lets it through: per running version, the
+# change, the version dockercfg is told, and what dockerd logs.
+RELOAD_REJECTS = {
+    "20": (("add-mirror", MIRROR_WITH_PATH), "28.3.0", "invalid mirror", MIRROR_WITH_PATH),
+    "26": (("add-insecure", REGISTRY), "20.10.24", "graph", REGISTRY),
+}
+
+
 def test_a_reload_dockerd_rejects_is_rolled_back(sb):
-    """Told it runs dockerd 28.3 (the package was upgraded, the daemon not restarted), dockercfg
-    writes a mirror with a path; the running 20.10 refuses it on SIGHUP and keeps its config."""
     version = sb.docker("version", "--format", "{{.Server.Version}}").stdout.strip()
-    if parse_version(version) >= (24, 0, 8):
-        pytest.skip(f"dockerd {version} accepts mirror paths: this needs one before 24.0.8")
-    sb.daemon_json.write_text(BEFORE)
+    change, told, logged, named = RELOAD_REJECTS[version.split(".")[0]]
+    before = BEFORE if change[0] == "add-mirror" else BEFORE.replace("{", '{\n  "graph": "/x",', 1)
+    sb.daemon_json.write_text(before)
     pid, log_size = sb.dockerd_pid(), len(sb.dockerd_log())
 
-    proc = tool(sb, "--docker-version", "28.3.0", "add-mirror", MIRROR_WITH_PATH,
-                tuning={"verify": 3})  # fmt: skip
+    proc = tool(sb, "--docker-version", told, *change, tuning={"verify": 3})
 
     assert proc.returncode == 4, shown(proc)
-    assert "invalid mirror" in sb.dockerd_log()[log_size:]  # dockerd did refuse it
-    assert sb.daemon_json.read_text() == BEFORE
+    assert logged in sb.dockerd_log()[log_size:]  # dockerd did refuse it
+    assert sb.daemon_json.read_text() == before
     assert sb.dockerd_pid() == pid and sb.mirrors_live() == []
     message = last_line(proc)
-    assert MIRROR_WITH_PATH in message and "restored" in message, message
+    assert named in message and "restored" in message, message
     assert "dockerd is running with it again" in message, message
 
 

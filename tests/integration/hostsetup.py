@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tarfile
 import time
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -270,3 +271,17 @@ def terminate(proc: subprocess.Popen, timeout: float = 20) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+def sleeper_tarball(tarball: Path) -> Path:
+    """An image root with /bin/sleep and its shared libraries (ldd), for `docker import`."""
+    sleep = os.path.realpath("/bin/sleep")
+    files = {"/bin/sleep": sleep}
+    for line in run(["ldd", sleep], timeout=10).stdout.splitlines():
+        path = line.split("=>")[-1].split("(")[0].strip()
+        if path.startswith("/"):
+            files[path] = os.path.realpath(path)
+    with tarfile.open(tarball, "w") as tar:
+        for arcname, source in files.items():
+            tar.add(source, arcname=arcname.lstrip("/"))
+    return tarball

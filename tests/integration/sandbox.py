@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from hostsetup import (
     dockerd_problem,
     preflight,
     run,
+    sleeper_tarball,
     terminate,
     tmpfs,
     umount,
@@ -265,6 +265,11 @@ class Sandbox:
 
     def reset(self) -> None:
         """Default unit, no daemon.json (nor backups), no containers, a dockerd that has neither."""
+        if not self.ping():  # an earlier test left it stopped: containers need a daemon
+            self.clear_etc()
+            self.write_unit() and self.systemctl("daemon-reload")
+            self.systemctl("reset-failed", "docker.service", check=False)
+            self.restart_docker()
         self.remove_containers()
         changed = self.clear_etc()
         if self.write_unit():
@@ -343,18 +348,7 @@ class Sandbox:
     # Images, containers, registry --------------------------------------------------------------
 
     def _make_image(self) -> None:
-        """An image with /bin/sleep and its shared libraries (ldd), imported offline."""
-        sleep = os.path.realpath("/bin/sleep")
-        files = {"/bin/sleep": sleep}
-        for line in run(["ldd", sleep], timeout=10).stdout.splitlines():
-            path = line.split("=>")[-1].split("(")[0].strip()
-            if path.startswith("/"):
-                files[path] = os.path.realpath(path)
-        tarball = self.t / "sleeper.tar"
-        with tarfile.open(tarball, "w") as tar:
-            for arcname, source in files.items():
-                tar.add(source, arcname=arcname.lstrip("/"))
-        self.docker("import", str(tarball), IMAGE)
+        self.docker("import", str(sleeper_tarball(self.t / "sleeper.tar")), IMAGE)
 
     def run_container(self) -> str:
         out = self.docker("run", "-d", "--network", "none", IMAGE, "/bin/sleep", "1000")
