@@ -421,6 +421,8 @@ def main() -> int:
         " case; TERM: /bin/sleep as PID 1 ignores it, so dockerd waits its 10 s stop timeout)",
     )  # fmt: skip
     parser.add_argument("--max-minutes", type=float, default=15, help="time budget (default 15)")
+    parser.add_argument("--dockerd", default="20.10", choices=["20.10", "26.1"],
+                        help="Debian 12 or 13 (tests/fetch-debian13)")  # fmt: skip
     parser.add_argument(
         "--no-breakdown", dest="breakdown", action="store_false",
         help="skip the final cProfile run of dockercfg add-insecure",
@@ -447,14 +449,17 @@ def main() -> int:
     except SandboxUnavailable as err:
         print(f"apply benchmark cannot run here: {err}", file=sys.stderr)
         return 2
-    from sandbox import Sandbox
+    from hostsetup import DOCKERDS
+    from sandbox import sandbox_for
 
     try:
-        sb = Sandbox()
+        sb = sandbox_for(DOCKERDS[f"dockerd{args.dockerd}"])
     except SandboxUnavailable as err:
         print(f"apply benchmark cannot run here: {err}", file=sys.stderr)
         return 2
-    header("apply: dockercfg (reload) vs manual restart, until `docker push` works")
+    header(
+        f"apply on dockerd {args.dockerd}: dockercfg (reload) vs manual restart, until push works"
+    )
     print(f"   N = {', '.join(map(str, sizes))} containers; {reps} reps (+{args.warmup} warm-up);"
           f" stop signal {args.stop_signal}; budget {args.max_minutes:g} min",
           flush=True)  # fmt: skip
