@@ -20,6 +20,7 @@ from dockercfg.certs import certs_dir, leftovers
 from dockercfg.detect import Options
 from dockercfg.errors import DockercfgError, EnvironmentProblem
 from dockercfg.result import Result
+from dockercfg.x509 import hostname_error
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")  # built in: cannot be taken out
 DOCKER_SAYS = {
@@ -265,8 +266,7 @@ def _wants_client_cert(*errors: str | None) -> bool:
 
 def _docker_says(ep: net.Endpoint, tls: net.TlsReport) -> str | None:
     if tls.status == "hostname-mismatch" and tls.chain:
-        names = ", ".join(n.split(":", 1)[1] for n in tls.chain[0].names) or "no names"
-        return f"x509: certificate is valid for {names}, not {ep.host}"
+        return hostname_error(tls.chain[0], ep.host)
     return DOCKER_SAYS.get(tls.status)
 
 

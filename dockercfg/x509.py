@@ -74,7 +74,9 @@ class Certificate:
     dns_names: list[str] = field(default_factory=list)
     ip_addresses: list[str] = field(default_factory=list)
     ca: bool | None = None  # basicConstraints cA; None when the extension is absent
-    self_issued: bool = False  # subject == issuer (byte for byte, as OpenSSL compares)
+    self_issued: bool = False  # subject == issuer (as OpenSSL compares them)
+    common_name: str = ""  # the subject's last CN, which Go still names in one error
+    has_san: bool = False  # a subjectAltName extension is present (even an empty one)
 
     @property
     def sha256(self) -> str:
@@ -172,14 +174,19 @@ def _describe(cx: Any, der: bytes, parsed: Any) -> Certificate:
     dns_names: list[str] = []
     ip_addresses: list[str] = []
     ca = None
+    has_san = False
     for ext in parsed.extensions:
         if isinstance(ext.value, cx.SubjectAlternativeName):
+            has_san = True
             dns_names = [printable(n) for n in ext.value.get_values_for_type(cx.DNSName)]
             addresses = ext.value.get_values_for_type(cx.IPAddress)
             ip_addresses = [str(a) for a in addresses if isinstance(a, _ADDRESS)]
         elif isinstance(ext.value, cx.BasicConstraints):
             ca = bool(ext.value.ca)
     subject, issuer = parsed.subject, parsed.issuer
+    cns = [
+        a.value for a in subject if a.oid.dotted_string == "2.5.4.3" and isinstance(a.value, str)
+    ]
     return Certificate(
         der=der,
         version=parsed.version.value + 1,
@@ -192,6 +199,8 @@ def _describe(cx: Any, der: bytes, parsed: Any) -> Certificate:
         ip_addresses=ip_addresses,
         ca=ca,
         self_issued=subject == issuer,
+        common_name=printable(cns[-1], 100) if cns else "",
+        has_san=has_san,
     )
 
 
@@ -221,16 +230,36 @@ def matches_host(cert: Certificate, host: str) -> bool:
         address = None
     if address is not None:
         return any(ipaddress.ip_address(a) == address for a in cert.ip_addresses)
+    return any(_name_matches(name, host) for name in cert.dns_names)
+
+
+def _name_matches(name: str, host: str) -> bool:
     wanted = host.lower().rstrip(".").split(".")
-    for name in cert.dns_names:
-        pattern = name.lower().rstrip(".").split(".")
-        if len(pattern) != len(wanted):
-            continue
-        if pattern[0] == "*" and len(pattern) > 2 and pattern[1:] == wanted[1:]:
-            return True
-        if pattern == wanted:
-            return True
-    return False
+    pattern = name.lower().rstrip(".").split(".")
+    if len(pattern) != len(wanted):
+        return False
+    if pattern[0] == "*" and len(pattern) > 2 and pattern[1:] == wanted[1:]:
+        return True
+    return pattern == wanted
+
+
+def hostname_error(cert: Certificate, host: str) -> str:
+    """The words of Go's x509.HostnameError (what `docker push` prints) for a leaf that does
+    not match `host`: only the IP SANs for an IP address, only the DNS SANs for a name."""
+    if not cert.has_san and cert.common_name and _name_matches(cert.common_name, host):
+        return "x509: certificate relies on legacy Common Name field, use SANs instead"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        valid = ", ".join(cert.dns_names)
+    else:
+        if not cert.ip_addresses:
+            why = "because it doesn't contain any IP SANs"
+            return f"x509: cannot validate certificate for {host} {why}"
+        valid = ", ".join(cert.ip_addresses)
+    if not valid:
+        return f"x509: certificate is not valid for any names, but wanted to match {host}"
+    return f"x509: certificate is valid for {valid}, not {host}"
 
 
 def judge(host: str, chain: list[Certificate], code: int | None, message: str) -> tuple[str, str]:

@@ -157,3 +157,43 @@ def test_without_cryptography_one_line_and_exit_3(pki):
     assert len(lines) == 1 and lines[0].startswith("dockercfg: "), done.stderr
     assert lines[0].endswith(x509.NO_CRYPTOGRAPHY), done.stderr
     assert not (pki.dir / "root/etc/docker/certs.d").exists()
+
+
+@pytest.mark.parametrize(
+    "names, host, words",
+    [
+        (("DNS:other.test", "IP:192.0.2.7"), "r.test",
+         "certificate is valid for other.test, not r.test"),
+        (("DNS:other.test", "IP:192.0.2.7", "IP:::1"), "10.0.0.1",
+         "certificate is valid for 192.0.2.7, ::1, not 10.0.0.1"),
+        (("DNS:other.test",), "10.0.0.1",
+         "cannot validate certificate for 10.0.0.1 because it doesn't contain any IP SANs"),
+        (("IP:192.0.2.7",), "r.test",
+         "certificate is not valid for any names, but wanted to match r.test"),
+        ((), "r.test", "certificate relies on legacy Common Name field, use SANs instead"),
+    ],
+)  # fmt: skip
+def test_hostname_error_in_go_words(pki, names, host, words):
+    """Go's x509.HostnameError, which `docker push` prints: the expectations are Go's texts."""
+    if names:
+        cert_path = pki.server(f"names{len(names)}{host}", names=names)
+    else:  # no subjectAltName at all, only the CN people used to rely on
+        cert_path = pem(pki, "cn-only")
+        if not cert_path.exists():
+            cert_path.write_bytes(
+                openssl(
+                    "req",
+                    "-x509",
+                    "-key",
+                    str(pki.dir / "stray.key"),
+                    "-subj",
+                    "/CN=r.test",
+                    "-days",
+                    "2",
+                    "-config",
+                    "/dev/null",
+                )  # fmt: skip
+            )
+    cert = x509.parse_der(x509.pem_blocks(cert_path.read_bytes())[0].der)
+    assert not x509.matches_host(cert, host)
+    assert x509.hostname_error(cert, host) == f"x509: {words}"
