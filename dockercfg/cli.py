@@ -8,21 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from dockercfg import __version__
-from dockercfg.detect import Options
-
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    rich_markup_mode=None,  # help text is plain: "[IPv6]:port" is not markup
-    help="Safely manage the Docker daemon's insecure registries and registry mirrors.",
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+from dockercfg.app import State, app
+from dockercfg.app import run as _run
 
 # Global options work before or after the command name; main() moves them to the front.
 GLOBAL_VALUE_OPTIONS = ("--target", "--config", "--root", "--docker-version")
@@ -31,54 +22,7 @@ GLOBAL_FLAGS = ("--json", "--quiet", "-q", "--verbose", "-v")
 MIGRATE_HELP = "First move registry flags (DOCKER_OPTS, OPTIONS) into daemon.json"
 APPLY_HELP = "auto: reload when dockerd can, restart otherwise; reload|restart|none to force"
 
-
-class _State:
-    options = Options()
-    json = False
-    quiet = False
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"dockercfg {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _globals(
-    target: str = typer.Option(
-        "auto", "--target", help="auto|daemon-json|docker-opts|sysconfig|desktop|rootless|snap"
-    ),
-    config: Optional[str] = typer.Option(None, "--config", help="Config file to manage"),
-    root: Path = typer.Option(Path("/"), "--root", help="Treat DIR as / (chroots, images)"),
-    docker_version: Optional[str] = typer.Option(
-        None, "--docker-version", help="Judge by this dockerd version instead of the installed one"
-    ),
-    json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors"),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Explain each decision"),
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Show the version and exit"
-    ),
-) -> None:
-    _State.options = Options(
-        root=root, target=target, config=config, docker_version=docker_version, verbose=verbose
-    )
-    _State.json = json_output
-    _State.quiet = quiet
-
-
-def _run(command: str, operation, *args, show_diff: bool = False, **kwargs) -> None:
-    from dockercfg import output
-
-    output.run(
-        command,
-        lambda: operation(_State.options, *args, **kwargs),
-        json_mode=_State.json,
-        quiet=_State.quiet,
-        verbose=_State.options.verbose,
-        show_diff=show_diff,
-    )
+__all__ = ["State", "app", "hoist_global_options", "main"]
 
 
 ADDRESS_HELP = "host, host:port, IP, [IPv6]:port or CIDR"
@@ -226,7 +170,8 @@ def recover_cmd() -> None:
     _run("recover", recovery.recover_command)
 
 
-# Commands kept in their own modules register themselves on `app` when imported.
+# Commands kept in their own modules register themselves on `app` when imported (after the ones
+# above, so `--help` lists them in this order).
 from dockercfg import cli_certs  # noqa: E402,F401
 
 

@@ -1,4 +1,4 @@
-"""Commands about a registry's TLS: registered on the main typer app when cli.py imports this.
+"""Commands about a registry's TLS: registered on the typer app (app.py) when cli.py imports this.
 
 Parsing only; the work is in probe.py and trust.py. File options default to "" (not given)
 rather than Optional[str]: typer evaluates these annotations at runtime, also on Python 3.9.
@@ -11,7 +11,8 @@ from typing import Callable
 
 import typer
 
-from dockercfg.cli import _run, _State, app
+from dockercfg.app import State, app
+from dockercfg.app import run as _run
 
 REGISTRY_HELP = "The registry as written in image names: host, host:port or [IPv6]:port"
 
@@ -74,7 +75,7 @@ def untrust_ca(
 
 def _confirmer() -> Callable[[str], bool] | None:
     """A yes/no question on the terminal; None when nobody can answer (--json, a pipe)."""
-    if _State.json or not sys.stdin.isatty():
+    if State.json or not sys.stdin.isatty():
         return None
 
     def ask(question: str) -> bool:
