@@ -14,6 +14,7 @@ from typing import Any
 from dockercfg.engines import common
 from dockercfg.engines import containerd_hosts as hosts_toml
 from dockercfg.engines.base import CAS, INSECURE, MIRRORS, FileChange, Found, RegistryEdit
+from dockercfg.errors import ApplyFailed
 from dockercfg.formats import toml_rt
 from dockercfg.problems import ERROR, WARNING, Problem
 
@@ -37,6 +38,28 @@ def binary_version(binary: Path) -> str | None:
         return None
     match = re.search(r"\bv?(\d+\.\d+\.\d+)", out)
     return match.group(1) if match else None
+
+
+def config_dump(found: Found) -> None:
+    """containerd's own parser reads the new config.toml and shows the `config_path` set."""
+    binary = found.extra.get("binary")
+    if binary is None:
+        return
+    config = str(found.files["config"])
+    try:
+        done = subprocess.run(
+            [str(binary), "--config", config, "config", "dump"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise ApplyFailed(f"containerd config dump did not finish: {err}") from None
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["failed"])[-1]
+        raise ApplyFailed(f"containerd refuses {CONFIG}: {tail}")
+    if "config_path" not in done.stdout or CERTS_D not in done.stdout:
+        raise ApplyFailed(f"containerd config dump does not show config_path = {CERTS_D!r}")
 
 
 def config_version(doc: Any, found: Found, existed: bool) -> int:
@@ -82,7 +105,7 @@ class Containerd:
             service="systemd containerd.service" if units else "none",
             evidence=evidence,
             version=binary_version(binary) if binary else None,
-            extra={"units": units},
+            extra={"units": units, "binary": binary},
         )
 
     def _config(self, found: Found) -> tuple[bytes | None, Any]:
@@ -252,7 +275,11 @@ class Containerd:
                     if c.path.name == "hosts.toml":
                         hosts_toml.check_keys(doc, c.shown)
 
+        def check_with_config() -> None:
+            check()
+            config_dump(found)
+
         if any(c.path == found.files["config"] for c in changes):
             units = found.extra.get("units", [])
-            return common.UnitApplier(self.name, found.root, units, "restart", check)
+            return common.UnitApplier(self.name, found.root, units, "restart", check_with_config)
         return common.NoApply(self.name, check)

@@ -52,6 +52,7 @@ def _found(engine, lab):
     found = engine.find(lab.root)
     assert found is not None
     found.version = binary_version(Path(lab.containerd))
+    found.extra["binary"] = Path(lab.containerd)  # the applier's check runs `config dump`
     return found
 
 
@@ -114,3 +115,19 @@ def test_insecure_tls_registry_is_pulled_without_verification(ctrd):
     commit(found, engine, [RegistryEdit(INSECURE, "add", [TLS])], ctrd.t / "st")
     pull = ctrd.ctr_pull(f"{TLS}/{IMAGE}")
     assert pull.returncode == 0, pull.stderr
+
+
+def test_config_containerd_refuses_is_rolled_back_with_exit_4(ctrd):
+    from dockercfg.errors import EXIT_APPLY_FAILED, DockercfgError
+
+    config = ctrd.root / "etc/containerd/config.toml"
+    config.write_text('oom_score = "high"\n' + config.read_text())  # containerd wants an int
+    before = config.read_bytes()
+    engine = Containerd()
+    found = _found(engine, ctrd)
+    with pytest.raises(DockercfgError) as caught:
+        commit(found, engine, [RegistryEdit(INSECURE, "add", [PLAIN])], ctrd.t / "st")
+    assert caught.value.exit_code == EXIT_APPLY_FAILED
+    assert "containerd refuses /etc/containerd/config.toml" in caught.value.message
+    assert config.read_bytes() == before
+    assert not (ctrd.root / "etc/containerd/certs.d" / PLAIN / "hosts.toml").exists()
