@@ -11,6 +11,7 @@ import sys
 import traceback
 from typing import Any, Callable
 
+from dockercfg import renderers
 from dockercfg.errors import EXIT_USAGE, DockercfgError
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in dockercfg, not in the host or the input
@@ -69,7 +70,8 @@ def _render_text(result, *, quiet: bool, verbose: bool, show_diff: bool) -> None
         out(result.diff)
     if quiet:
         return
-    renderer = _TEXT.get(result.command, _render_change)
+    # Commands that render themselves (probe, trust-ca) registered when their module was imported.
+    renderer = renderers.lookup(result.command) or _TEXT.get(result.command, _render_change)
     for line in renderer(result, verbose):
         out(line + "\n")
 
@@ -138,15 +140,7 @@ def _render_detect(result, verbose: bool) -> list[str]:
     return lines + [f"  - {line}" for line in data["evidence"]]
 
 
-def _render_tls(result, verbose: bool) -> list[str]:
-    # probe, trust-ca and untrust-ca render themselves (imported only when used).
-    from dockercfg import probe, trust
-
-    return (probe if result.command == "probe" else trust).render_text(result, verbose)
-
-
 _TEXT = {"validate": _render_validate, "show": _render_show, "detect": _render_detect}
-_TEXT.update(dict.fromkeys(("probe", "trust-ca", "untrust-ca"), _render_tls))
 
 
 class _Cli:

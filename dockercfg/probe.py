@@ -16,6 +16,7 @@ import ssl
 from typing import Any
 
 from dockercfg import netprobe as net
+from dockercfg import renderers
 from dockercfg.certs import certs_dir, leftovers
 from dockercfg.detect import Options
 from dockercfg.errors import DockercfgError, EnvironmentProblem
@@ -309,3 +310,6 @@ def render_text(result: Result, verbose: bool) -> list[str]:
         lines.append(f"  recommendation: {advice['command'] or 'no dockercfg command helps'}")
         lines.append(f"    {advice['reason']}")
     return lines
+
+
+renderers.register(render_text, "probe")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dockercfg import netprobe as net
-from dockercfg import safefile
+from dockercfg import renderers, safefile
 from dockercfg.certs import (
     CA_FILE,
     CLIENT_CERT,
@@ -297,3 +297,6 @@ def render_text(result: Result, verbose: bool) -> list[str]:
     if result.changed and not data.get("restart_needed"):
         lines.append(NO_RESTART.format(dir=where, name=data["registry"]))
     return lines
+
+
+renderers.register(render_text, "trust-ca", "untrust-ca")
