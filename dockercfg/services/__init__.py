@@ -9,23 +9,11 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Protocol
+from typing import Any, Callable
 
-from dockercfg.errors import EnvironmentProblem
+from dockercfg.services.base import Service, ServiceError
 
-
-class ServiceError(EnvironmentProblem):
-    """The service manager could not carry out a reload or restart."""
-
-
-class Service(Protocol):
-    name: str  # shown to the user: "systemd (docker.service via D-Bus)"
-
-    def main_pid(self) -> int | None: ...
-
-    def reload(self, timeout: float) -> None: ...
-
-    def restart(self, timeout: float) -> None: ...
+__all__ = ["Service", "ServiceError", "SignalService", "for_host"]
 
 
 class SignalService:
@@ -53,19 +41,62 @@ class SignalService:
         )
 
 
-def for_host(host) -> Service | None:
+def _systemd(host: Any) -> Service:
+    from dockercfg.services.systemd import connect
+
+    return connect(host.unit or "docker.service")
+
+
+def _sysv(host: Any) -> Service:
+    from dockercfg.services import command
+
+    return command.sysv(host)
+
+
+def _upstart(host: Any) -> Service:
+    from dockercfg.services import command
+
+    return command.upstart(host)
+
+
+def _snap(host: Any) -> Service:
+    from dockercfg.services import command
+
+    return command.snap(host)
+
+
+def _desktop(host: Any) -> Service:
+    from dockercfg.services import command
+
+    return command.desktop(host)
+
+
+def _systemd_user(host: Any) -> Service:
+    from dockercfg.services import command
+
+    return command.systemd_user(host)
+
+
+def _signal(host: Any) -> Service | None:
+    return SignalService(host.dockerd_pid) if host.dockerd_pid else None
+
+
+# Detected service kind -> factory. A new service manager adds its module and one line here.
+# The factories import their module on use: pydbus/gi load only when systemd is the manager.
+FACTORIES: dict[str, Callable[[Any], Service | None]] = {
+    "systemd": _systemd,
+    "sysv": _sysv,
+    "upstart": _upstart,
+    "snap": _snap,
+    "desktop": _desktop,
+    "systemd-user": _systemd_user,
+    "signal": _signal,
+}
+
+
+def for_host(host: Any) -> Service | None:
     """The service that applies changes on a detected host, or None when nothing can."""
-    kind = host.service_kind
     if getattr(host, "service", None) is not None:
         return host.service
-    if kind == "systemd":
-        from dockercfg.services.systemd import connect
-
-        return connect(host.unit or "docker.service")
-    if kind in ("sysv", "upstart", "snap", "desktop", "systemd-user"):
-        from dockercfg.services import command
-
-        return getattr(command, kind.replace("-", "_"))(host)
-    if kind == "signal" and host.dockerd_pid:
-        return SignalService(host.dockerd_pid)
-    return None
+    factory = FACTORIES.get(host.service_kind)
+    return factory(host) if factory is not None else None

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from dockercfg.services import ServiceError
+from dockercfg.services.base import ServiceError
 from dockercfg.services.systemd import wait_for
 
 LIVE = Path("/")

@@ -11,7 +11,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-from dockercfg.services import ServiceError
+from dockercfg.services.base import ServiceError
 
 SD_BUS_NAME = "org.freedesktop.systemd1"
 SD_PATH = "/org/freedesktop/systemd1"
