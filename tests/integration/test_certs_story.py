@@ -1,10 +1,13 @@
 """probe, trust-ca and untrust-ca against the real sandbox dockerd and real registries.
 
-Besides the sandbox's plain-HTTP registry (registry.test:5000), a module fixture starts, inside
-the sandbox's network namespace: a second docker-registry serving TLS with a CA made here with
-openssl (5443, sending its CA too, as many servers do), one that demands a client certificate
-(5446), and small servers for what goes wrong: an expired certificate (5445), a self-signed one
-(5447), an SSH banner (2222). The tool runs in that namespace too, so only its loopback is used.
+Besides the sandbox's plain-HTTP registry (registry.test:5000), a module fixture starts real
+docker-registry processes serving TLS inside the sandbox's network namespace, each with
+certificates made here with openssl: a private CA's chain (5443, sending its CA too, as many
+servers do), the same demanding a client certificate (5446), and one per thing that goes wrong
+with a certificate (CERT_CASES: expired, not yet valid, for another host, self-signed, signed by
+a CA it does not send). Only the SSH banner on 2222 is a small server of the tests' own. The tool
+runs in that namespace too, so only its loopback is used. Like every sandbox test, the story runs
+once per dockerd version (conftest.py).
 """
 
 from __future__ import annotations
@@ -43,6 +46,17 @@ while True:
 """
 
 
+# port, what probe reports, what the recommendation says; dockerd must fail the push saying what
+# probe predicted ("docker_says").
+CERT_CASES = {
+    "expired": (5445, "expired", "renew the registry's certificate"),
+    "not-yet-valid": (5448, "not-yet-valid", "check the clocks"),
+    "wrong-host": (5449, "hostname-mismatch", "use a name the certificate is for"),
+    "self-signed": (5447, "self-signed", "compare SHA-256"),
+    "unknown-ca": (5450, "unknown-ca", "ask the registry's administrator for the CA"),
+}
+
+
 @pytest.fixture(scope="module")
 def tls(sandbox):
     pki = Pki(sandbox.t / "pki")
@@ -51,19 +65,25 @@ def tls(sandbox):
     server = pki.server("server")
     ns.chain = pki.chain("server-chain", server, ns.ca)
     ns.client = pki.client()
-    expired = pki.server("expired", days=(-400, -30))
-    self_signed = pki.server("self", issuer=None)
+    served = {  # the certificate each CERT_CASES registry serves (its key beside it)
+        "expired": pki.server("expired", days=(-400, -30)),
+        "not-yet-valid": pki.server("future", days=(10, 40)),
+        "wrong-host": pki.server("elsewhere", names=("DNS:other.test", "IP:192.0.2.7")),
+        "self-signed": pki.server("self", issuer=None),
+        "unknown-ca": pki.server("unsent-ca", issuer="other"),  # the leaf alone, no CA sent
+    }
     key = pki.dir / "server.key"
-    mover = sandbox.cgroup.mover("aux")
     procs = [
         start_registry(sandbox, "tls", 5443, ns.chain, key),
         start_registry(sandbox, "mtls", 5446, ns.chain, key, client_ca=ns.ca),
-        start_in_netns(sandbox.netns, "registry", 5445, expired, pki.dir / "expired.key", mover),
-        start_in_netns(sandbox.netns, "registry", 5447, self_signed, pki.dir / "self.key", mover),
-        start_in_netns(sandbox.netns, "banner", 2222, preexec_fn=mover),
     ]
+    for case, cert in served.items():
+        procs.append(start_registry(sandbox, case, CERT_CASES[case][0], cert,
+                                    cert.with_suffix(".key")))  # fmt: skip
+    procs.append(start_in_netns(sandbox.netns, "banner", 2222,
+                                preexec_fn=sandbox.cgroup.mover("aux")))  # fmt: skip
     try:
-        for port in (5443, 5446):
+        for port in (5443, 5446, *(spec[0] for spec in CERT_CASES.values())):
             sandbox.in_netns([sys.executable, "-c", PORT_OPEN, str(port)], timeout=40)
         yield ns
     finally:
@@ -157,15 +177,55 @@ def test_probe_tls_registry_with_a_private_ca(sb, tls):
     assert f"recommendation: dockercfg trust-ca {TLS_REGISTRY} --from-server" in text.stdout
 
 
-def test_probe_self_signed_and_expired_certificates(sb, tls):
-    data = tool_json(sb, "probe", "registry.test:5447")["data"]
-    assert data["tls"]["status"] == "self-signed", data
-    assert data["recommendation"]["command"].endswith("--from-server"), data
+@pytest.mark.parametrize("case", list(CERT_CASES))
+def test_probe_says_what_dockerd_says_about_each_bad_certificate(sb, tls, case):
+    port, status, words = CERT_CASES[case]
+    registry = f"registry.test:{port}"
 
-    data = tool_json(sb, "probe", "registry.test:5445")["data"]
-    assert data["tls"]["status"] == "expired", data
-    assert data["recommendation"]["command"] is None, data  # trusting cannot fix it
-    assert "renew" in data["recommendation"]["reason"], data
+    data = tool_json(sb, "probe", registry)["data"]
+
+    assert data["scheme"] == "https" and data["tls"]["status"] == status, data
+    assert data["api"]["api_version"] == "registry/2.0", data  # a real docker-registry answered
+    assert data["works_today"] is False and words in data["recommendation"]["reason"], data
+    trusting_helps = status in ("self-signed", "unknown-ca")
+    assert (data["recommendation"]["command"] is not None) == trusting_helps, data
+    if case == "wrong-host":
+        wanted = "x509: certificate is valid for other.test, not registry.test"  # Go: DNS SANs only
+        assert data["docker_says"] == wanted, data
+    code, out = sb.push(f"{registry}/x")  # the real dockerd fails, in the words probe predicted
+    assert code != 0 and data["docker_says"] in out, (data["docker_says"], out)
+
+
+def test_a_self_signed_registry_is_trusted_from_the_server(sb, tls):
+    registry = "registry.test:5447"
+    result = tool_json(sb, "trust-ca", registry, "--from-server", "--yes")
+
+    assert result["changed"] is True and result["verified"] is True, result
+    assert der(CERTS_D / registry / "ca.crt") == der(tls.pki.dir / "self.pem")
+    code, out = sb.push(f"{registry}/x")
+    assert code == 0, out
+    assert tool_json(sb, "probe", registry)["data"]["tls"]["status"] == "ok"
+    assert tool_json(sb, "untrust-ca", registry)["changed"] is True
+    code, out = sb.push(f"{registry}/x")
+    assert code != 0 and UNKNOWN_AUTHORITY in out, out
+
+
+def test_a_registry_that_does_not_send_its_ca(sb, tls):
+    registry = "registry.test:5450"
+    leaf_only = tool(sb, "trust-ca", registry, "--from-server", "--yes")  # what it can, said so
+    assert leaf_only.returncode == 0, shown(leaf_only)
+    assert "does not send its root CA" in leaf_only.stderr, shown(leaf_only)
+    assert "not a CA" in leaf_only.stderr, shown(leaf_only)
+    assert der(CERTS_D / registry / "ca.crt") == der(tls.pki.dir / "unsent-ca.pem")
+    assert tool_json(sb, "untrust-ca", registry)["changed"] is True
+
+    result = tool_json(sb, "trust-ca", registry, "--ca", str(tls.other_ca))  # the real fix
+
+    assert result["verified"] is True and result["data"]["written"] == ["ca.crt"], result
+    assert der(CERTS_D / registry / "ca.crt") == der(tls.other_ca)
+    code, out = sb.push(f"{registry}/x")
+    assert code == 0, out
+    assert tool_json(sb, "untrust-ca", registry)["changed"] is True
 
 
 # 2. The story: trust-ca, and the push works with no reload and no restart ------------------
@@ -259,7 +319,17 @@ BAD = {
         1,
         "expired",
         ["trust-ca", "registry.test:5445", "--ca", "{ca}"],
-    ),  # fmt: skip
+    ),
+    "server certificate not yet valid": (
+        1,
+        "not valid before",
+        ["trust-ca", "registry.test:5448", "--ca", "{ca}"],
+    ),
+    "server certificate for another host": (
+        1,
+        "not registry.test",
+        ["trust-ca", "registry.test:5449", "--ca", "{ca}"],
+    ),
     "unreachable port, probe": (3, "connection refused", ["probe", "registry.test:5999"]),
     "unreachable port, trust": (
         3,
