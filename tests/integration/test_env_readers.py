@@ -1,0 +1,181 @@
+"""systemd_env's reading of an EnvironmentFile and ExecStart, compared with a real systemd.
+
+A private `systemd --user` (its own bus, runtime dir and cgroup) starts a oneshot unit whose
+`EnvironmentFile=` is the generated file and whose ExecStart writes its argv and environment as
+JSON; what the process got is compared with dockercfg's evaluator. dash is the other reader.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from hostsetup import (
+    SYSTEMD,
+    CgroupTree,
+    SandboxUnavailable,
+    mount_namespace_problem,
+    tmpfs,
+    umount,
+    wait_until,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support import require_root, unavailable
+
+from dockercfg.formats.systemd_env import expand_exec_start, parse_environment_file
+
+NAMES = ["A", "B", "DOCKER_OPTS", "_x1"]
+ODD_KEYS = ["export A", "1X", "A-B", " B", "B "]
+SHOW = "import json, os, sys\njson.dump([sys.argv[2:], dict(os.environ)], open(sys.argv[1], 'w'))\n"
+EXEC = "/usr/bin/python3 {t}/show.py {t}/out.json --flag $DOCKER_OPTS x${{A}}y $B ${{B}} $$A $UNSET"
+UNIT = "[Service]\nType=oneshot\nEnvironmentFile={t}/env\nExecStart=" + EXEC + "\n"
+
+
+class Manager:
+    def __init__(self) -> None:
+        require_root("starts a private systemd --user")
+        missing = [p for p in ("dbus-daemon", "systemctl") if not shutil.which(p)]
+        if missing or not Path(SYSTEMD).exists():
+            unavailable(f"missing programs: {missing or SYSTEMD}")
+        problem = mount_namespace_problem()
+        if problem:
+            unavailable(problem)
+        self.t = Path(tempfile.mkdtemp(prefix="dockercfg-env-"))
+        try:
+            self.cgroup = CgroupTree(self.t.name)
+        except SandboxUnavailable as err:
+            unavailable(str(err))
+        (self.t / "xdg").mkdir(mode=0o700)
+        tmpfs("/run")  # this namespace's own empty /run, as the sandboxes have
+        Path("/run/systemd/system").mkdir(parents=True)
+        (self.t / "cfg/systemd/user").mkdir(parents=True)
+        self.env = {
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(self.t),
+            "XDG_RUNTIME_DIR": str(self.t / "xdg"), "XDG_CONFIG_HOME": str(self.t / "cfg"),
+            "DBUS_SESSION_BUS_ADDRESS": f"unix:path={self.t}/xdg/bus",
+            "SYSTEMD_LOG_TARGET": "console", "LANG": "C.UTF-8",
+        }  # fmt: skip
+        (self.t / "show.py").write_text(SHOW)
+        (self.t / "cfg/systemd/user/show.service").write_text(UNIT.format(t=self.t))
+        self.procs = [
+            subprocess.Popen(
+                ["dbus-daemon", "--session", f"--address={self.env['DBUS_SESSION_BUS_ADDRESS']}",
+                 "--nofork"], env=self.env, preexec_fn=self.cgroup.mover("aux"),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        ]  # fmt: skip
+        wait_until(lambda: (self.t / "xdg/bus").exists(), 20, "the private bus")
+        log = open(self.t / "systemd.log", "ab")  # noqa: SIM115 - the child keeps it
+        self.procs.append(
+            subprocess.Popen([SYSTEMD, "--user"], env=self.env, stdout=log, stderr=log,
+                             stdin=subprocess.DEVNULL, preexec_fn=self.cgroup.mover("manager"))
+        )  # fmt: skip
+        log.close()
+        wait_until(self._running, 30, "systemd --user to be running")
+
+    def systemctl(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["systemctl", "--user", *args], env=self.env, timeout=30,
+                              capture_output=True, text=True)  # fmt: skip
+
+    def _running(self) -> bool:
+        state = self.systemctl("is-system-running").stdout.strip()
+        return state in ("running", "degraded")
+
+    def passes(self, env_text: str) -> tuple[list[str], dict[str, str]] | None:
+        """argv and environment the unit's process got; None when systemd refused to start it."""
+        (self.t / "env").write_text(env_text)
+        (self.t / "out.json").unlink(missing_ok=True)
+        if self.systemctl("start", "show.service").returncode != 0:
+            self.systemctl("reset-failed", "show.service")
+            return None
+        argv, env = json.loads((self.t / "out.json").read_text())
+        return argv, env
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.cgroup.kill_and_remove()
+        umount("/run")
+        shutil.rmtree(self.t, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def manager():
+    m = Manager()
+    try:
+        yield m
+    finally:
+        m.stop()
+
+
+def ours(env_text: str, t: Path) -> tuple[list[str], dict[str, str]]:
+    env = parse_environment_file(env_text)
+    return expand_exec_start(EXEC.format(t=t), env)[3:], env
+
+
+def compare(manager: Manager, env_text: str) -> None:
+    got = manager.passes(env_text)
+    assert got is not None, (env_text, (manager.t / "systemd.log").read_text()[-2000:])
+    argv, env = got
+    want_argv, want_env = ours(env_text, manager.t)
+    assert argv == want_argv, env_text
+    assert {k: env.get(k) for k in NAMES + ODD_KEYS} == {
+        k: want_env.get(k) for k in NAMES + ODD_KEYS
+    }, env_text
+
+
+REAL_WORLD = [
+    # Debian's /etc/default/docker idiom: sh expands $DOCKER_OPTS, systemd keeps it literally.
+    'DOCKER_OPTS="$DOCKER_OPTS --registry-mirror https://m.example.com"\n',
+    "# Use DOCKER_OPTS to modify the daemon startup options.\n"
+    '#DOCKER_OPTS="--dns 8.8.8.8 --dns 8.8.4.4"\n'
+    'DOCKER_OPTS="--insecure-registry 192.168.199.100:5000 --registry-mirror=https://m.example.com"\n',
+    # RHEL's /etc/sysconfig/docker
+    "OPTIONS='--selinux-enabled --log-driver=journald'\nother_args=\"\"\nDOCKER_OPTS=$OPTIONS\n",
+    'export DOCKER_OPTS="--debug"\n',
+    "DOCKER_OPTS=--a \\\n  --b\nA = spaced value  \n",
+    "DOCKER_OPTS=\"--label 'a b' --label c\\\"d\"\n; semicolon comment\nB='x\\y'\n",
+    'DOCKER_OPTS="a" \'b\' c\nA="unterminated\n',
+    "# comment \\\nA=swallowed by a continued comment on 252\nB=1\r\n",
+]
+
+
+@pytest.mark.parametrize("text", REAL_WORLD)
+def test_real_world_files_read_as_systemd_reads_them(manager, text):
+    compare(manager, text)
+
+
+def test_debian_idiom_differs_between_systemd_and_dash(manager):
+    text = REAL_WORLD[0]
+    argv, _env = manager.passes(text)
+    assert argv[0:2] == ["--flag", "$DOCKER_OPTS"]  # dockerd would get the literal word
+    (manager.t / "sh.env").write_text(text)
+    dash = subprocess.run(
+        ["/bin/sh", "-c", f'. {manager.t}/sh.env; printf %s "$DOCKER_OPTS"'],
+        capture_output=True, text=True, timeout=10, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert dash.stdout == " --registry-mirror https://m.example.com"
+
+
+PIECES = ["A", "B", "DOCKER_OPTS", "export A", "1X", "=", "==", '"', "'", "\\", "\\\n", "\n",
+          "\r\n", " ", "\t", "#", ";", "$", "$A", "${A}", "$$", "--x", "a b", "\\\"", "\\$",
+          "\\n", "é", "%", "}", "{"]  # fmt: skip
+lines = st.tuples(
+    st.sampled_from(NAMES + ODD_KEYS),
+    st.lists(st.sampled_from(PIECES), max_size=8).map("".join),
+).map(lambda kv: f"{kv[0]}={kv[1]}")
+files = st.lists(st.one_of(lines, st.sampled_from(PIECES)), max_size=6).map("\n".join)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(files)
+def test_generated_files_read_as_systemd_reads_them(manager, text):
+    compare(manager, text)
