@@ -8,10 +8,17 @@ are skipped with the reason, except under CI=true, where that is a failure.
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 from hostsetup import DOCKERDS, SandboxUnavailable
 from sandbox import Sandbox, sandbox_for
 from support import started_sandbox
+
+# The tool as root remembers `dockerd --version` in /var/cache/dockercfg: keep it off this machine
+# for every test in the run, also those that run the tool outside a sandbox.
+os.environ.setdefault("DOCKERCFG_CACHE_DIR", tempfile.mkdtemp(prefix="dockercfg-cache-"))
 
 
 @pytest.fixture(scope="session", params=list(DOCKERDS.values()), ids=list(DOCKERDS))
