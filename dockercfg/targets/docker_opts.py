@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockercfg.errors import EnvironmentProblem
+from dockercfg.formats import shellvars as sv
 from dockercfg.problems import ERROR, WARNING, Problem
 
 INSECURE_KEY = "insecure-registries"
@@ -33,193 +34,17 @@ _BY_FLAG = {flag: key for key, flag in FLAGS.items()}
 _WRONG = {"--insecure-registries": INSECURE_KEY, "--registry-mirrors": MIRRORS_KEY}
 # RHEL docker.service: ExecStart=... $OPTIONS ... $ADD_REGISTRY $BLOCK_REGISTRY $INSECURE_REGISTRY
 RHEL_EXTRA = ("ADD_REGISTRY", "BLOCK_REGISTRY", "INSECURE_REGISTRY")
-SH = "/bin/sh"  # what init scripts source the file with: `sh -n` must accept it, before and after
-SH_TIMEOUT = 5.0
 SAFE_WORD = re.compile(r"[A-Za-z0-9._:/\[\]@%+=,-]+")
 # Everything an edit may write: safe words, blanks, our own quotes, and a new `NAME="..."` line.
 _RAW_OK = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:/[]@%+=,-_ '\"\n")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PARAM = re.compile(
-    r"#?([A-Za-z_]\w*|[0-9]+|[@*#?$!-])|([A-Za-z_]\w*|[0-9]+|[@*#?$!-])(:?[-=+?]|##?|%%?).*", re.S
-)
-_IFS = " \t\n"  # the default IFS: "\r" is not a separator, so CRLF files glue it to a word
-_BLANKS = re.compile(r"[ \t\n]+")
-_DELIMS = " \t\n;&|()<>"
-_OPEN, _CLOSE = {"if", "while", "until", "for", "case", "{"}, {"fi", "done", "esac", "}"}
-_KEYWORDS = _OPEN | _CLOSE | {"then", "do", "else", "elif", "!"}
-_STOPS = {"exit", "return", "exec", "set", "shift", ".", "source", "eval"}  # may end sourcing
-_DECLARE = {"export": ("-p",), "readonly": ("-p",), "unset": ("-v", "-f")}  # with options
-_SPECIAL = _STOPS | {":", "times", "trap", "export", "readonly", "unset"}
-_HARMLESS = {":", "true", "\r"}  # "\r": a blank line of a CRLF file (sh: command not found)
 _CR_NOTE = (
     "removed the carriage return (CRLF) ending the edited assignment: sh passed it to dockerd"
 )
 
-_Word = namedtuple("_Word", "chars start end quoted")  # quoted: (quote, content start, end)
-_Assign = namedtuple("_Assign", "name value vs ve quoted")  # vs, ve: raw span of the value
 # One change, twice: on the file text (start, end, raw) and on the shell's view (fs, fe, text).
 _Edit = namedtuple("_Edit", "start end raw fs fe text")
 # A registry flag: word indexes of flag and value; eq: len("--flag=") if one word, -1: no value
 _Occ = namedtuple("_Occ", "key wrong flag val value eq")
-
-
-class _Syntax(Exception):
-    pass
-
-
-@dataclass(eq=False)
-class _Ch:
-    """One character after quote removal, with the raw span it came from."""
-
-    ch: str  # for an expansion: its raw text
-    start: int
-    end: int
-    ctx: str = ""  # quote context: "" unquoted, "'" or '"'
-    opaque: str = ""  # an expansion that is not evaluated (its description)
-    ref: str = ""  # the variable a $NAME / ${NAME} reads
-    owner: int = -1  # raw offset of the value of the assignment it belongs to
-    idx: int = -1  # its position in that value
-
-
-class _Lexer:
-    """Just enough of the POSIX sh grammar to find simple commands and their words."""
-
-    def __init__(self, text: str) -> None:
-        self.t, self.i, self.parens, self.risky = text, 0, False, []
-
-    def commands(self) -> list[tuple[list[_Word], str]]:
-        """Simple commands, each with the operators around it ("|", "&&", "<"...: not plain)."""
-        t, cmds, words, pending, prev, redirect = self.t, [], [], "", "\n", ""
-        while self.i < len(t):
-            c = t[self.i]
-            if c in " \t" or t.startswith("\\\n", self.i):
-                self.i += 1 if c != "\\" else 2
-            elif c == "#":
-                self.i = t.find("\n", self.i) % (len(t) + 1)
-            elif c in "<>":  # a redirection: the next word is its target, not an argument
-                heredoc = t.startswith("<<", self.i)  # its body is data, not commands
-                self.risky.append("a here-document" if heredoc else "a redirection that may fail")
-                self.i += 1 + (t[self.i + 1 : self.i + 2] in tuple("<>&|"))
-                redirect, prev = c, c
-            elif c in _DELIMS:
-                op = t[self.i : self.i + 2] if t[self.i : self.i + 2] in ("&&", "||", ";;") else c
-                self.i += len(op)
-                self.parens |= op in "()"
-                empty = op not in "\n()" and not (words or redirect) and prev != ")"
-                if empty or prev in ("<", ">") or op == ";;" and not self.parens:
-                    raise _Syntax(f"syntax error: {op!r} unexpected", self.i - len(op))  # sh stops
-                if words:
-                    cmds.append((words, pending + redirect + ("" if op in "\n;" else op)))
-                if words or op != "\n" or pending not in ("&&", "||", "|"):  # "a &&\n b"
-                    pending = "" if op in "\n;" else op
-                words, prev, redirect = [], op, ""
-            else:
-                word = self.word()
-                words += [] if prev in ("<", ">") else [word]
-                prev = ""
-        if not words and pending in ("&&", "||", "|") or prev in ("<", ">"):
-            raise _Syntax("syntax error: end of file unexpected", len(t))
-        return cmds + [(words, pending + redirect)] if words else cmds
-
-    def word(self) -> _Word:
-        t, start, chars, quoted = self.t, self.i, [], []
-        while self.i < len(t) and t[self.i] not in _DELIMS:
-            i, q = self.i, t[self.i]
-            if q == "'":
-                end = t.find("'", i + 1)
-                if end < 0:
-                    raise _Syntax("unterminated single quote", i)
-                chars += [_Ch(t[k], k, k + 1, "'") for k in range(i + 1, end)]
-                self.i = end
-            elif q == '"':
-                self.i += 1
-                while self.i < len(t) and t[self.i] != '"':
-                    chars += self.char('"')
-                if self.i >= len(t):
-                    raise _Syntax("unterminated double quote", i)
-            else:
-                chars += self.char("")
-                continue
-            quoted.append((q, i + 1, self.i))
-            self.i += 1
-        return _Word(chars, start, self.i, quoted)
-
-    def char(self, ctx: str) -> list[_Ch]:
-        t, i = self.t, self.i
-        if t[i] == "\\" and i + 1 < len(t) and (ctx == "" or t[i + 1] in '$`"\\\n'):
-            self.i += 2
-            return [] if t[i + 1] == "\n" else [_Ch(t[i + 1], i, i + 2, ctx)]
-        end, what, name = self.expansion(i) if t[i] in "$`" else (0, "", "")
-        self.i = end or i + 1
-        return [_Ch(t[i:end], i, end, ctx, what, name) if end else _Ch(t[i], i, i + 1, ctx)]
-
-    def expansion(self, i: int) -> tuple[int, str, str]:
-        """(end, description, variable read) of the expansion at i; end 0: a literal '$'."""
-        t, nxt = self.t, self.t[i + 1 : i + 2]
-        if t[i] == "`":
-            j = i + 1
-            while j < len(t) and t[j] != "`":
-                j += 2 if t[j] == "\\" else 1
-            if j >= len(t):
-                raise _Syntax("unterminated backquote", i)
-            return self.inner(i, i + 1, j + 1), "`...`", ""
-        if nxt == "(":
-            if t.startswith("((", i + 1):  # division by zero or a bad expression stops sh
-                self.risky.append("$((...))")
-            return self.inner(i, i + 2, self.closing(i + 2, "(", ")")), "$(...)", ""
-        if nxt == "{":
-            end = self.closing(i + 2, "{", "}")
-            inner = t[i + 2 : end - 1]
-            if not _PARAM.fullmatch(inner):  # sh stops at it when it runs
-                raise _Syntax("bad substitution", i)
-            if re.fullmatch(r"(\w+|[@*#?$!-]):?\?.*", inner, re.S):  # unset: sh stops
-                self.risky.append(t[i:end][:40])
-            return end, t[i:end][:40], inner if _NAME.fullmatch(inner) else ""
-        name = _NAME.match(t, i + 1)
-        if name:
-            return name.end(), "$" + name.group(), name.group()
-        return (i + 2, "$" + nxt, "") if nxt and nxt in "0123456789@*#?$!-" else (0, "", "")
-
-    def inner(self, at: int, start: int, end: int) -> int:
-        """A syntax error inside a command substitution stops sh too: lex it as well."""
-        try:
-            _Lexer(self.t[start : end - 1]).commands()
-        except _Syntax as err:
-            raise _Syntax(err.args[0], at) from None
-        return end
-
-    def closing(self, j: int, open_: str, close: str) -> int:
-        t, depth, start = self.t, 1, j
-        while j < len(t):
-            if t[j] in "'\"\\":  # skip a quoted string or an escaped character
-                j = (t.find(t[j], j + 1) % (len(t) + 1)) + 1 if t[j] != "\\" else j + 2
-                continue
-            depth += (t[j] == open_) - (t[j] == close)
-            if depth == 0:
-                return j + 1
-            j += 1
-        raise _Syntax(f"unterminated ${open_}", start - 2)
-
-
-def _literal(text: str, start: int, end: int) -> str | None:
-    """The text as written if it is plain (no quotes, escapes, expansions): a keyword or a name."""
-    raw = text[start:end].replace("\\\n", "")
-    return None if not raw or any(c in raw for c in "'\"\\$`") else raw
-
-
-def _assignment(text: str, word: _Word) -> _Assign | None:
-    eq = next((k for k, c in enumerate(word.chars) if c.ch == "=" and not c.opaque), None)
-    # Only an unquoted, unescaped "=" makes an assignment: `NAME\=x` and `NAME"="x` are commands.
-    plain = eq and word.chars[eq].ctx == "" and text[word.chars[eq].start] == "="
-    name = _literal(text, word.start, word.chars[eq].start) if plain else None
-    if not _NAME.fullmatch(name or "-"):
-        return None
-    vs, value = word.chars[eq].end, word.chars[eq + 1 :]
-    for k, c in enumerate(value):
-        c.owner, c.idx = vs, k
-        if c.ch == "~" and c.ctx == "" and (k == 0 or value[k - 1].ch in ":="):
-            c.opaque = "~"  # tilde expansion in an assignment
-    return _Assign(name, value, vs, word.end, [q for q in word.quoted if q[1] >= vs])
 
 
 @dataclass
@@ -235,7 +60,7 @@ class DockerOpts:
     problems: list[Problem] = field(default_factory=list)
     _chains: dict = field(default_factory=dict, repr=False)  # name -> its effective _Assigns
     _bounds: dict = field(default_factory=dict, repr=False)  # name -> (start, end) in _flat
-    _flat: list = field(default_factory=list, repr=False)  # the _Ch of all variables, joined
+    _flat: list = field(default_factory=list, repr=False)  # the shellvars.Ch of all variables, joined
     _words: list = field(default_factory=list, repr=False)  # (start, end) in _flat
     _occs: list = field(default_factory=list, repr=False)
     _unsafe: list = field(default_factory=list, repr=False)  # why editing is refused
@@ -307,7 +132,7 @@ class DockerOpts:
         if self._unsafe:
             raise self._refuse(self._unsafe[0])
         if not self._sh_checked:
-            _require_sh_accepts(self.path, self.text, "")
+            sv.require_sh_accepts(self.path, self.text, "")
             self._sh_checked = True
 
     def _checked(self, key: str, value: str) -> str:
@@ -358,9 +183,9 @@ class DockerOpts:
     def _delete(self, occ: _Occ) -> _Edit:
         """Drop the flag and its value, with the blanks on one side if they are in the same text."""
         first, last = before, after = self._words[occ.flag][0], self._words[occ.val][1]
-        while before > 0 and self._flat[before - 1].ch in _IFS:
+        while before > 0 and self._flat[before - 1].ch in sv.IFS:
             before -= 1
-        while after < len(self._flat) and self._flat[after].ch in _IFS:
+        while after < len(self._flat) and self._flat[after].ch in sv.IFS:
             after += 1
         for i, j in ([(before, last)] if before < first else []) + [(first, after), (first, last)]:
             try:
@@ -387,7 +212,7 @@ class DockerOpts:
             end = len(self.text)
             return _Edit(end, end, f'{nl}{name}="{text}"\n', s0, s0, text + " ")
         a = self._chains[name][-1]
-        body = (" " if d > s0 and self._flat[d - 1].ch not in _IFS else "") + text
+        body = (" " if d > s0 and self._flat[d - 1].ch not in sv.IFS else "") + text
         if a.quoted and a.quoted[-1][2] == a.ve - 1:
             return _Edit(a.ve - 1, a.ve - 1, body, d, d, body)
         raw = self.text[a.vs : a.ve]
@@ -397,7 +222,7 @@ class DockerOpts:
 
     def _crs(self) -> list[_Edit]:
         """Remove the "\r" that CRLF line endings glue to assignments."""
-        crs = [(k, c) for k, c in enumerate(self._flat) if _cr(self.text, c)]
+        crs = [(k, c) for k, c in enumerate(self._flat) if sv.is_cr(self.text, c)]
         return [_Edit(c.start, c.end, "", k, k + 1, "") for k, c in crs]
 
     def _apply(self, edits: list[_Edit], notes: list[str]) -> DockerOpts:
@@ -416,12 +241,12 @@ class DockerOpts:
             text = text[: e.start] + e.raw + text[e.end :]
         for e in reversed(sorted(edits, key=lambda e: (e.fs, e.fe))):  # ties: as above
             chars[e.fs : e.fe] = [e.text]
-        planned = [w for w in _BLANKS.split("".join(chars)) if w]
+        planned = [w for w in sv.BLANKS.split("".join(chars)) if w]
         new = parse(self.path, text.encode("utf-8", "surrogateescape"), self.variable)
         if new.flags != planned or new._unsafe:
             raise self._refuse("a form that did not survive the self-check")
         if text != self.text:
-            _require_sh_accepts(self.path, text, "the edited ")
+            sv.require_sh_accepts(self.path, text, "the edited ")
         new._sh_checked = True
         new.warnings += notes
         return new
@@ -431,85 +256,41 @@ def _quote(text: str, ctx: str) -> str:
     return f"'{text}'" if ctx == "" and " " in text else text
 
 
-def _cr(text: str, c: _Ch) -> bool:
-    """An unquoted carriage return ending an assignment line (a CRLF line ending)."""
-    return c.ch == "\r" and c.ctx == "" and c.owner >= 0 and text[c.end : c.end + 1] in ("\n", "")
-
-
-def _sh_complaint(text: str) -> str | None:
-    """What `/bin/sh -n` (dash on Debian) says about the text; None when it parses, or when
-    /bin/sh is missing or cannot be run (the lexer's own checks still apply then)."""
-    import os
-    import subprocess
-
-    if not os.path.exists(SH):
-        return None
-    try:
-        done = subprocess.run(
-            [SH, "-n"],
-            input=text.encode("utf-8", "surrogateescape"),
-            capture_output=True,
-            timeout=SH_TIMEOUT,
-            env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"},
-        )
-    except subprocess.TimeoutExpired:
-        return f"`{SH} -n` gave no answer within {SH_TIMEOUT:g} s"
-    except (OSError, ValueError, subprocess.SubprocessError):
-        return None
-    if done.returncode == 0:
-        return None
-    said = done.stderr.decode("utf-8", "replace").strip().splitlines()
-    shown = "".join(ch if ch.isprintable() else "?" for ch in (said[0] if said else ""))[:200]
-    return shown or f"`{SH} -n` exited with status {done.returncode}"
-
-
-def _require_sh_accepts(path: Path, text: str, which: str) -> None:
-    complaint = _sh_complaint(text)
-    if complaint is not None:
-        raise EnvironmentProblem(
-            f"{path}: {SH} cannot read {which}file ({complaint}); refusing to edit a file the"
-            " shell cannot read"
-        )
-
-
-def _unreadable(path: Path, text: str, err: _Syntax) -> EnvironmentProblem:
-    line = text.count("\n", 0, err.args[1]) + 1
-    return EnvironmentProblem(
-        f"{path}:{line}: {err.args[0]}; refusing to edit a file the shell cannot read"
-    )
-
-
 def parse(path: Path, data: bytes, variable: str = "DOCKER_OPTS") -> DockerOpts:
     """Parse the file; `variable` is DOCKER_OPTS (Debian), OPTIONS (RHEL) or other_args (old)."""
     text = data.decode("utf-8", "surrogateescape")
     doc = DockerOpts(path=path, text=text, variable=variable)
-    lexer = _Lexer(text)
+    lexer = sv.Lexer(text)
     try:
         cmds = lexer.commands()
-    except _Syntax as err:
-        raise _unreadable(path, text, err) from None
+    except sv.ShSyntaxError as err:
+        raise sv.unreadable(path, text, err) from None
     names = [variable] + (list(RHEL_EXTRA) if variable == "OPTIONS" else [])
     doc._chains = {n: [] for n in names}
-    flats: dict[str, list[_Ch]] = {n: [] for n in names}
+    flats: dict[str, list[sv.Ch]] = {n: [] for n in names}
     conditional: set[int] = set()
     depth = 0
     doc._unsafe += lexer.risky + ["parentheses (a subshell, function or case)"] * lexer.parens
     for words, ops in cmds:
-        while words and _literal(text, *words[0][1:3]) in _KEYWORDS:
-            head, at = _literal(text, *words[0][1:3]), words[0].start
-            depth, words = depth + (head in _OPEN) - (head in _CLOSE), words[1:]
+        while words and sv.literal(text, *words[0][1:3]) in sv.KEYWORDS:
+            head, at = sv.literal(text, *words[0][1:3]), words[0].start
+            depth, words = depth + (head in sv.OPEN) - (head in sv.CLOSE), words[1:]
             if depth < 0:
-                raise _unreadable(path, text, _Syntax(f"syntax error: {head!r} unexpected", at))
+                raise sv.unreadable(
+                    path, text, sv.ShSyntaxError(f"syntax error: {head!r} unexpected", at)
+                )
         if not words:
             continue
         where = f"{path}:{text.count(chr(10), 0, words[0].start) + 1}"
-        head = _literal(text, *words[0][1:3])
-        declare = head in _DECLARE
-        found = [_assignment(text, w) for w in words[declare:]]
-        given = [_literal(text, *w[1:3]) or "" for w in words[1:]]
-        bad = [n for a, n in zip(found, given) if not (a or _NAME.fullmatch(n))]
-        if declare and set(bad) - set(_DECLARE[head]):  # sh stops at a bad name or option
-            raise _unreadable(path, text, _Syntax(f"{head}: bad variable name", words[0].start))
+        head = sv.literal(text, *words[0][1:3])
+        declare = head in sv.DECLARE
+        found = [sv.assignment(text, w) for w in words[declare:]]
+        given = [sv.literal(text, *w[1:3]) or "" for w in words[1:]]
+        bad = [n for a, n in zip(found, given) if not (a or sv.NAME.fullmatch(n))]
+        if declare and set(bad) - set(sv.DECLARE[head]):  # sh stops at a bad name or option
+            raise sv.unreadable(
+                path, text, sv.ShSyntaxError(f"{head}: bad variable name", words[0].start)
+            )
         ours = set(flats) & {a.name for a in found if a}  # assigned here
         if head == "readonly" and ours | (set(flats) & set(given)):
             doc._unsafe.append(f"readonly, which makes later assignments stop the shell ({where})")
@@ -519,17 +300,17 @@ def parse(path: Path, data: bytes, variable: str = "DOCKER_OPTS") -> DockerOpts:
         if head == "unset":
             found = []
         elif not declare and None in found:  # a command, perhaps with assignments in front
-            command = _literal(text, *words[found.index(None)][1:3])
+            command = sv.literal(text, *words[found.index(None)][1:3])
             if ours:  # sh keeps assignments in front of special builtins only
                 doc._unsafe.append(f"an assignment in front of a command ({where})")
-            if command in _STOPS or command is None:  # None: quoted or expanded, any command
+            if command in sv.STOPS or command is None:  # None: quoted or expanded, any command
                 doc._unsafe.append(
                     f"`{command or '...'}`, which can change or stop the shell ({where})"
                 )
-            if head not in _HARMLESS:
+            if head not in sv.HARMLESS:
                 shown = text[words[0].start : words[-1].end].split("\n")[0][:40]
                 doc.warnings.append(f"{where} runs `{shown}`: it may change {variable} unseen")
-            keep = command in _SPECIAL or command is None  # None: may expand to no command at all
+            keep = command in sv.SPECIAL or command is None  # None: may expand to no command at all
             found = found[: found.index(None)] if keep else []
         for a in filter(None, found):
             if a.name == "IFS":
@@ -545,7 +326,7 @@ def parse(path: Path, data: bytes, variable: str = "DOCKER_OPTS") -> DockerOpts:
             note = f"{path}: {a.name} refers to itself: systemd's EnvironmentFile= cannot expand it"
             doc.warnings += [note] if self_ref and note not in doc.warnings else []
     for n in names:
-        doc._flat += [_Ch(" ", -1, -1)] if n != variable else []  # "$OPTIONS $INSECURE_REGISTRY"
+        doc._flat += [sv.Ch(" ", -1, -1)] if n != variable else []  # "$OPTIONS $INSECURE_REGISTRY"
         doc._bounds[n] = (len(doc._flat), len(doc._flat) + len(flats[n]))
         doc._flat += flats[n]
         if any(a.vs in conditional for a in doc._chains[n]):
@@ -557,10 +338,10 @@ def parse(path: Path, data: bytes, variable: str = "DOCKER_OPTS") -> DockerOpts:
 def _scan_words(doc: DockerOpts) -> None:
     """Split like an unquoted `$DOCKER_OPTS`, then find the registry flags and common mistakes."""
     start = None
-    for k, c in enumerate(doc._flat + [_Ch(" ", -1, -1)]):
-        if c.ch in _IFS and not c.opaque and start is not None:
+    for k, c in enumerate(doc._flat + [sv.Ch(" ", -1, -1)]):
+        if c.ch in sv.IFS and not c.opaque and start is not None:
             doc._words.append((start, k))
-        start = None if c.ch in _IFS and not c.opaque else k if start is None else start
+        start = None if c.ch in sv.IFS and not c.opaque else k if start is None else start
     doc.flags = words = ["".join(c.ch for c in doc._flat[i:j]) for i, j in doc._words]
 
     def problem(code: str, k: int, message: str, hint: str, severity: str = ERROR) -> None:
@@ -570,7 +351,7 @@ def _scan_words(doc: DockerOpts) -> None:
 
     def text_of(k: int) -> str:  # the word without a CRLF's "\r", which any edit removes
         i, j = doc._words[k]
-        return words[k][:-1] if _cr(doc.text, doc._flat[j - 1]) else words[k]
+        return words[k][:-1] if sv.is_cr(doc.text, doc._flat[j - 1]) else words[k]
 
     for k, word in enumerate(words):
         opaque = [c.opaque for c in doc._flat[slice(*doc._words[k])] if c.opaque]

@@ -671,8 +671,8 @@ def test_a_file_sh_n_refuses_is_not_edited():
 
 
 def test_without_bin_sh_the_check_is_skipped(monkeypatch):
-    from dockercfg.targets import docker_opts
+    from dockercfg.formats import shellvars
 
-    monkeypatch.setattr(docker_opts, "SH", "/nonexistent/sh")
+    monkeypatch.setattr(shellvars, "SH", "/nonexistent/sh")
     new = parse(P, b"!\n").with_list(INSECURE_KEY, ["a:5000"])
     assert new.get_list(INSECURE_KEY) == ["a:5000"]
