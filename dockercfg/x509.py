@@ -47,7 +47,7 @@ _PRIORITY = ("expired", "not-yet-valid", "hostname-mismatch", "self-signed", "un
 _ADDRESS = (ipaddress.IPv4Address, ipaddress.IPv6Address)  # not the networks of name constraints
 NO_CRYPTOGRAPHY = (
     "reading certificates needs the Python package cryptography"
-    " (Debian/Ubuntu: apt-get install python3-cryptography; pip: dockercfg[tls])"
+    " (Debian/Ubuntu: apt-get install python3-cryptography; elsewhere: pip install cryptography)"
 )
 
 

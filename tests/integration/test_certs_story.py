@@ -5,7 +5,7 @@ docker-registry processes serving TLS inside the sandbox's network namespace, ea
 certificates made here with openssl: a private CA's chain (5443, sending its CA too, as many
 servers do), the same demanding a client certificate (5446), and one per thing that goes wrong
 with a certificate (CERT_CASES: expired, not yet valid, for another host, self-signed, signed by
-a CA it does not send). Only the SSH banner on 2222 is a small server of the tests' own. The tool
+a CA it does not send), and the machine's real sshd on 2222 (real_sshd.py). The tool
 runs in that namespace too, so only its loopback is used. Like every sandbox test, the story runs
 once per dockerd version (conftest.py).
 """
@@ -22,9 +22,10 @@ from types import SimpleNamespace
 
 import pytest
 from hostsetup import run, wait_until
+from real_sshd import start_sshd
 from sandbox import REGISTRY, REPO
 from support import RESULT_KEYS
-from tls_registry import Pki, start_in_netns, start_registry
+from tls_registry import Pki, start_registry
 
 pytestmark = pytest.mark.integration
 
@@ -80,10 +81,9 @@ def tls(sandbox):
     for case, cert in served.items():
         procs.append(start_registry(sandbox, case, CERT_CASES[case][0], cert,
                                     cert.with_suffix(".key")))  # fmt: skip
-    procs.append(start_in_netns(sandbox.netns, "banner", 2222,
-                                preexec_fn=sandbox.cgroup.mover("aux")))  # fmt: skip
+    procs.append(start_sshd(sandbox, 2222))
     try:
-        for port in (5443, 5446, *(spec[0] for spec in CERT_CASES.values())):
+        for port in (2222, 5443, 5446, *(spec[0] for spec in CERT_CASES.values())):
             sandbox.in_netns([sys.executable, "-c", PORT_OPEN, str(port)], timeout=40)
         yield ns
     finally:
