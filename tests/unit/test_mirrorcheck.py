@@ -1,0 +1,200 @@
+"""The mirror check against small servers on 127.0.0.1 (only loopback is contacted).
+
+FakeHub stands in for Docker Hub and its token service, which this machine cannot reach: a
+registry API that answers 401 + WWW-Authenticate Bearer until given the token its realm hands
+out. The live test (tests/integration/test_mirrors_live.py) uses real docker-registry instances.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from dockercfg import mirrorcheck as check
+from dockercfg.errors import UsageError
+
+TOKEN = "t0ken"
+MANIFEST = (
+    b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}'
+)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        mode, port = self.server.mode, self.server.server_address[1]
+        time.sleep(self.server.delay)
+        headers = {"Docker-Distribution-API-Version": "registry/2.0"}
+        status, body = 200, b"{}"
+        if mode == "web":
+            status, body, headers = 404, b"404 page not found\n", {}
+        elif self.path.startswith("/token"):
+            status, body = 200, json.dumps({"token": TOKEN}).encode()
+            self.server.scopes.append(self.path)
+        elif self.path.startswith("/v2/") and self.path != "/v2/":
+            known = self.path == "/v2/library/alpine/manifests/latest"
+            if mode == "hub" and self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                status, body = 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}'
+                headers["WWW-Authenticate"] = (
+                    f'Bearer realm="http://127.0.0.1:{port}/token",service="registry.docker.io"'
+                )
+            elif known and mode in ("hub", "cache"):
+                headers["Content-Type"] = "application/vnd.oci.image.index.v1+json"
+                self.server.accepts.append(self.headers.get("Accept", ""))
+                body = MANIFEST
+            else:
+                status, body = 404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}'
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class Server:
+    """MODE: hub (FakeHub: bearer dance), cache (open registry), private (no Hub content),
+    web (404 on /v2/); `delay` seconds before every answer."""
+
+    def __init__(self, mode: str, delay: float = 0.0) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.mode, self.httpd.delay = mode, delay
+        self.httpd.scopes, self.httpd.accepts = [], []
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_hub_mirror_behind_a_bearer_token_is_ok():
+    with Server("hub") as hub:
+        (v,) = check.check_mirrors([hub.url], deadline=10)
+        assert v.verdict == "ok", v.evidence
+        assert v.hub["status"] == 200 and "token" in v.hub["token"]
+        assert v.hub["media_type"] == "application/vnd.oci.image.index.v1+json"
+        assert (
+            hub.httpd.scopes and "scope=repository%3Alibrary%2Falpine%3Apull" in hub.httpd.scopes[0]
+        )
+        accept = hub.httpd.accepts[0]
+        assert "manifest.list.v2+json" in accept and "oci.image.index.v1+json" in accept
+        assert len(v.samples_ms) == check.SAMPLES and v.v2["api_version"] == "registry/2.0"
+
+
+def test_each_kind_is_classified_within_the_deadline():
+    with Server("cache") as cache, Server("web") as web, Server("private") as private:
+        with Server("cache", delay=0.4) as slow:
+            urls = [cache.url, web.url, private.url, slow.url]
+            urls += [f"http://127.0.0.1:{closed_port()}", "http://no-such-mirror.invalid"]
+            started = time.monotonic()
+            verdicts = check.check_mirrors(urls, deadline=8, slow_ms=300)
+            took = time.monotonic() - started
+    got = {v.url.rstrip("/"): v for v in verdicts}
+    assert took < 8 + check.GRACE
+    assert got[cache.url].verdict == "ok"
+    assert got[slow.url].verdict == "slow" and "median" in got[slow.url].reason
+    assert got[web.url].verdict == "not-a-mirror" and "not a registry" in got[web.url].reason
+    assert got[private.url].verdict == "not-a-mirror"
+    assert "MANIFEST_UNKNOWN" in got[private.url].reason
+    assert check.hub_only_hint(got[private.url]) == check.HUB_ONLY
+    assert check.hub_only_hint(got[web.url]) is None
+    assert {v.url for v in check.dead(verdicts)} == {urls[4] + "/", urls[5] + "/"}
+    assert [v.verdict for v in verdicts] == ["ok", "slow", "not-a-mirror", "not-a-mirror",
+                                             "dead", "dead"]  # fmt: skip
+
+
+def test_a_server_that_never_answers_is_dead_at_the_deadline():
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # accepts connections, never says a word
+        started = time.monotonic()
+        (v,) = check.check_mirrors([f"http://127.0.0.1:{silent.getsockname()[1]}"], deadline=2)
+        took = time.monotonic() - started
+    assert v.verdict == "dead" and "2s" in v.reason, v.evidence
+    assert took < 2 + check.GRACE + 0.5
+
+
+def test_a_registry_too_slow_for_the_manifest_is_slow_not_dead():
+    with Server("cache", delay=0.9) as slow:
+        (v,) = check.check_mirrors([slow.url], deadline=2.5, slow_ms=5000)
+    assert v.verdict == "slow" and "within 2.5s" in v.reason, v.evidence
+
+
+@pytest.mark.parametrize(
+    "text, repository, reference",
+    [("alpine", "library/alpine", "latest"), ("library/sleeper:1", "library/sleeper", "1"),
+     ("docker.io/bitnami/redis:7.2", "bitnami/redis", "7.2"),
+     ("busybox@sha256:" + "a" * 64, "library/busybox", "sha256:" + "a" * 64)],
+)  # fmt: skip
+def test_image_names(text, repository, reference):
+    image = check.parse_image(text)
+    assert (image.repository, image.reference) == (repository, reference)
+
+
+@pytest.mark.parametrize("bad", ["", "Alpine", "a:b:c", "x@sha256:12", "ghcr.io:5000/x"])
+def test_bad_image_is_a_usage_error(bad):
+    with pytest.raises(UsageError):
+        check.parse_image(bad)
+
+
+@pytest.mark.parametrize("bad", ["mirror.example.com", "ftp://m.example.com", "http://u:p@m/"])
+def test_bad_mirror_is_a_usage_error_before_any_traffic(bad):
+    with pytest.raises(UsageError):
+        check.check_mirrors(["http://127.0.0.1:1", bad])
+
+
+def test_mirror_with_a_path_keeps_it_as_a_prefix():
+    mirror = check.parse_mirror("https://[::1]:5443/hub/")
+    assert (mirror.ep.name, mirror.port, mirror.base) == ("[::1]:5443", 5443, "/hub")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "dockercfg", "mirrors", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+
+def test_cli_json_envelope_and_exit_codes():
+    with Server("cache") as cache:
+        out = _cli(cache.url, f"http://127.0.0.1:{closed_port()}", "--deadline", "5", "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["command"] == "mirrors" and doc["schema_version"] >= 2
+    rows = doc["data"]["mirrors"]
+    assert [r["verdict"] for r in rows] == ["ok", "dead"]
+    assert rows[0]["source"] == "command line" and rows[0]["latency_ms"] is not None
+    assert doc["data"]["counts"] == {"ok": 1, "slow": 0, "not-a-mirror": 0, "dead": 1}
+    bad = _cli("mirror.example.com")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+    bad = _cli("http://m.test", "--deadline", "0")
+    assert bad.returncode == 2 and "deadline" in bad.stderr
+
+
+def test_cli_text_output():
+    with Server("web") as web:
+        out = _cli(web.url, "--verbose")
+    assert out.returncode == 0, out.stderr
+    first = out.stdout.splitlines()[0]
+    assert first.startswith("not-a-mirror") and web.url in first
+    assert "/v2/: 404, no Docker-Distribution-API-Version" in out.stdout
