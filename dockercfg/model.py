@@ -165,6 +165,8 @@ def normalize_insecure(raw: str) -> Normalized:
             "has been removed from the insecure registry config"
         )
         value = rest
+    value, path_note = _as_typed(value)
+    warnings += [path_note] if path_note else []
     net = _parse_prefix(value)
     if net is not None:
         # An IPv4-mapped prefix is an IPv4 prefix to dockerd: up to v28 net.ParseCIDR keeps a
@@ -177,7 +179,9 @@ def normalize_insecure(raw: str) -> Normalized:
     else:
         error = _host_port_error(value)
         if error:
+            _refuse_unicode(value)
             raise InvalidValue(f"insecure registry {_s(value)} is not valid: {error}")
+    warnings += _notes(value, net)
     if value in ("docker.io", "index.docker.io"):
         warnings.append(
             f"insecure registry {value} has no effect: dockerd always treats Docker Hub as secure"
@@ -187,6 +191,46 @@ def normalize_insecure(raw: str) -> Normalized:
             f"insecure registry {_s(value)} contains characters that are not allowed"
         )
     return Normalized(value, tuple(warnings))
+
+
+# What users paste from a browser or a registry's API root: "host:5000/" or "host:5000/v2/".
+_API_PATH = re.compile(r"([^/]+)/(?:v2/?)?")
+
+
+def _as_typed(value: str) -> tuple[str, str | None]:
+    """dockerd takes host[:port] only: drop a trailing "/" or "/v2/" and say why."""
+    match = _API_PATH.fullmatch(value)
+    if not match or _parse_prefix(value) is not None:
+        return value, None
+    host = match.group(1)
+    return host, f"insecure registry {_s(value)}: dockerd takes host[:port] only; using {_s(host)}"
+
+
+def _refuse_unicode(value: str) -> None:
+    """An internationalised name: dockerd takes only its ASCII (punycode) form."""
+    split = _split_host_port(value)
+    try:
+        fixed = (split[0] if split else value).encode("idna").decode("ascii")
+    except UnicodeError:
+        return
+    fixed += f":{split[1]}" if split else ""
+    if not value.isascii() and _host_port_error(fixed) is None:
+        raise InvalidValue(f"insecure registry {_s(value)}: use the punycode form {fixed}")
+
+
+def _notes(value: str, net: _Network | None) -> list[str]:  # taken, but not what was meant
+    if net is None and value != value.lower():  # isSecureIndex is an exact string lookup
+        return [f"dockerd matches insecure registry {value} letter for letter: images named "
+                f"{value.lower()}/... are not covered; add {value.lower()} unless your image "
+                "names use exactly this case"]  # fmt: skip
+    split = _split_host_port(value)
+    host = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+    address = net.network_address if net else _parse_ip(split[0] if split else host)
+    address = getattr(address, "ipv4_mapped", None) or address
+    if address is None or not address.is_loopback:  # a prefix is loopback if its start is
+        return []
+    since = " (::1 since dockerd 28.0; add it for older versions)" if address.version == 6 else ""
+    return [f"insecure registry {value} is loopback: dockerd always treats it as insecure{since}"]
 
 
 class _ParseError(Exception):

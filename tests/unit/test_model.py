@@ -47,9 +47,8 @@ def mirror_error(raw: str, version=NEWEST) -> str:
 
 @pytest.mark.parametrize(
     "raw",
-    ["127.0.0.1", "127.0.0.1:8080", "2001:db8::1", "[2001:db8::1]:80", "[::1]:5000",
-     "myregistry.example.com", "myregistry.example.com:5000", "localhost:5000", "MyReg:0",
-     "reg:65535", "[::1]", "::ffff:1.2.3.4"],
+    ["2001:db8::1", "[2001:db8::1]:80", "myregistry.example.com", "myregistry.example.com:5000",
+     "localhost:5000", "reg:0", "reg:65535", "::ffff:1.2.3.4", "10.0.0.0/8"],
 )  # fmt: skip
 def test_valid_insecure_entries_are_kept_as_written(raw):
     assert normalize_insecure(raw) == Normalized(raw, ())
@@ -102,8 +101,6 @@ def test_cidr_is_masked(raw, value):
         ('"myregistry.example.com"', 'insecure registry "myregistry.example.com" is not valid: '
          'invalid host "\\"myregistry.example.com\\""'),
         ("host/path", 'insecure registry host/path is not valid: invalid host "host/path"'),
-        ("host:5000/", 'insecure registry host:5000/ is not valid: invalid host "host"'),
-        ("http://h:5000/", 'insecure registry h:5000/ is not valid: invalid host "h"'),
         (" myregistry:5000",
          'insecure registry  myregistry:5000 is not valid: invalid host " myregistry"'),
         ("http//x", 'insecure registry http//x is not valid: invalid host "http//x"'),
@@ -375,7 +372,7 @@ ports = st.integers(0, 65535).map(str)
 @given(st.one_of(hostnames, ipv4), st.one_of(st.none(), ports))
 def test_valid_hosts_and_ports_round_trip(host, port):
     raw = host if port is None else f"{host}:{port}"
-    assert normalize_insecure(raw) == Normalized(raw, ())
+    assert normalize_insecure(raw).value == raw
     assert normalize_insecure(f"http://{raw}").value == raw
 
 
@@ -409,3 +406,109 @@ def test_valid_mirrors_round_trip(scheme, host, port, path, slash):
     raw = f"{scheme}://{host}" + (f":{port}" if port is not None else "")
     raw += (f"/{path}" if path else "") + ("/" if slash else "")
     assert normalize_mirror(raw) == (raw[:-1] if raw.endswith("/") else raw) + "/"
+
+
+# --- values as users type them ----------------------------------------------------------------
+# Expectations come from moby's rules, written out here: validHostPortRegex takes host[:port]
+# only (no path); isSecureIndex is an exact string lookup, then a CIDR match on IP literals;
+# 127.0.0.0/8 is always insecure, ::1/128 from v28.0.0; labels are [A-Za-z0-9] with inner hyphens.
+
+PATH_SUFFIXES = ["/", "/v2", "/v2/"]
+
+
+@pytest.mark.parametrize("suffix", PATH_SUFFIXES)
+@pytest.mark.parametrize("scheme", ["", "http://", "https://"])
+def test_registry_api_paths_are_removed_with_the_reason(scheme, suffix):
+    result = normalize_insecure(f"{scheme}192.168.199.100:5000{suffix}")
+    assert result.value == "192.168.199.100:5000"
+    assert any("takes host[:port] only; using 192.168.199.100:5000" in w for w in result.warnings)
+    assert not any("strconv" in w for w in result.warnings)
+
+
+def test_other_paths_are_still_refused():
+    # moby's own message: SplitHostPort takes everything before the last colon as the host.
+    assert (
+        insecure_error("h:5000/v1/")
+        == 'insecure registry h:5000/v1/ is not valid: invalid host "h"'
+    )
+
+
+@pytest.mark.parametrize(
+    "raw, loopback, v6",
+    [("127.0.0.1", True, False), ("127.0.0.1:8080", True, False), ("127.255.0.1:5000", True, False),
+     ("127.0.0.0/8", True, False), ("127.1.0.0/16", True, False), ("[::1]:5000", True, True),
+     ("[::1]", True, True), ("::1/128", True, True), ("::ffff:127.0.0.1", True, False),
+     ("128.0.0.1", False, False), ("126.0.0.0/7", False, False), ("[::2]:5000", False, False),
+     ("localhost:5000", False, False), ("::/0", False, False)],
+)  # fmt: skip
+def test_loopback_is_accepted_with_a_warning(raw, loopback, v6):
+    warnings = normalize_insecure(raw).warnings
+    notes = [w for w in warnings if "always treats it as insecure" in w]
+    assert bool(notes) is loopback
+    assert any("28.0" in w for w in notes) is v6
+
+
+@pytest.mark.parametrize("raw", ["MyReg:5000", "Registry.Example.com", "REG"])
+def test_upper_case_names_are_never_reported_as_matching_the_lower_case_name(raw):
+    result = normalize_insecure(raw)
+    assert result.value == raw  # dockerd keeps the case, and so matches only this spelling
+    assert any(raw.lower() in w and "letter for letter" in w for w in result.warnings)
+    assert not insecure_covers([raw], raw.lower())
+
+
+@pytest.mark.parametrize(
+    "raw, fixed",
+    [("bücher.example:5000", "xn--bcher-kva.example:5000"), ("bücher", "xn--bcher-kva"),
+     ("例え.jp", "xn--r8jz45g.jp")],
+)  # fmt: skip
+def test_internationalised_names_are_refused_with_the_punycode_form(raw, fixed):
+    assert insecure_error(raw) == f"insecure registry {raw}: use the punycode form {fixed}"
+    assert normalize_insecure(fixed).value == fixed
+
+
+def moby_accepts_hostport(text: str) -> bool:
+    """The table of moby's rules, independent of model.py."""
+    host, _, port = text.rpartition(":") if ":" in text else (text, "", None)
+    if port is not None and not (port.isdigit() and port.isascii() and int(port) <= 65535):
+        return False
+    labels = host.split(".")
+    return all(
+        len(label) > 0 and label.isascii() and label.replace("-", "a").isalnum()
+        and label[0] != "-" and label[-1] != "-" for label in labels
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["reg:65535", "reg:65536", "reg:0", "reg:", "-reg", "reg-", "a-b", "a" * 63, "a" * 64,
+     "a." * 10 + "b", "a..b", ".a", "a.", "x-.y", "x.-y"],
+)  # fmt: skip
+def test_boundaries_follow_the_table(raw):
+    try:
+        normalize_insecure(raw)
+        accepted = True
+    except InvalidValue:
+        accepted = False
+    if raw == "a" * 64:
+        # distribution's DomainRegexp puts no limit on label length, and moby neither: dockerd
+        # accepts a 64-character label, so dockercfg does too (DNS would never resolve it).
+        assert accepted
+    elif raw == "reg:":
+        assert not accepted or normalize_insecure(raw).value == "reg:"
+    else:
+        assert accepted is moby_accepts_hostport(raw)
+
+
+@given(st.lists(st.sampled_from(["a", "Z", "0", "-", ".", ":", "5000", "65536", "é"]), max_size=8))
+def test_generated_names_follow_the_table(pieces):
+    raw = "".join(pieces)
+    if not raw or raw.endswith(":") or raw.count(":") > 1:
+        return
+    try:
+        normalize_insecure(raw)
+        accepted = True
+    except InvalidValue:
+        accepted = False
+    if ":" not in raw and raw.replace(".", "").isdigit():
+        return  # an IP literal or digits: net.ParseIP's rules, covered above
+    assert accepted is moby_accepts_hostport(raw), raw
