@@ -166,16 +166,27 @@ def expand_env_words(argv: list[str], env: dict[str, str]) -> list[str]:
 
 
 def env_file_words(root: Path, path: str) -> tuple[Path, dict[str, str]]:
-    """Variables of a systemd EnvironmentFile (`-` prefix: optional), read like a shell file."""
+    """Variables of an EnvironmentFile (`-` prefix: optional), each the words sh makes of it.
+
+    Read by the one POSIX-sh evaluator the DOCKER_OPTS target and the sysvinit service use
+    (dockercfg.formats.shellvars, through targets.docker_opts), so every reader of
+    /etc/default/docker sees the same words.
+    """
+    from dockercfg.errors import EnvironmentProblem
+    from dockercfg.targets.docker_opts import parse
+
     real = inside(root, path.lstrip("-"))
+    text = read_text(real) or ""
+    data = text.encode("utf-8", "surrogateescape")
     env: dict[str, str] = {}
-    for key, value in _unit_assignments(read_text(real) or ""):
-        key = key.replace("export ", "").strip()
+    for key, value in _unit_assignments(text):
+        name = key.replace("export ", "").strip()
+        if name in env:
+            continue
         try:
-            words = shlex.split(value, comments=True)
-        except ValueError:
-            words = value.split()
-        env[key] = " ".join(words)
+            env[name] = " ".join(parse(real, data, name).flags)
+        except EnvironmentProblem:  # a file sh cannot parse: its words, unevaluated
+            env[name] = " ".join(value.split())
     return real, env
 
 

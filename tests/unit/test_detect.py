@@ -328,3 +328,35 @@ def test_fix_moves_ignored_singular_keys_into_the_plural_ones(tmp_path):
         "registry-mirrors": ["https://m.example.com/"],
     }
     assert run_cli("validate", root=root).returncode == 0
+
+
+# One sh reader for /etc/default/docker -----------------------------------------------------------
+
+ACCUMULATING_DEFAULTS = (
+    'DOCKER_OPTS="--insecure-registry a.example:5000"\n'
+    'DOCKER_OPTS="$DOCKER_OPTS -p /run/other.pid"  # Debian\'s idiom: append to the value\n'
+)
+
+
+def test_every_reader_of_etc_default_docker_sees_the_same_words(tmp_path):
+    """The DOCKER_OPTS target, detection (hostfacts.env_file_words) and the sysvinit service's
+    settings read the file through one evaluator. They used to disagree: shlex, which detection
+    used, leaves `$DOCKER_OPTS` as a literal word instead of the value assigned before it."""
+    import shlex
+
+    from dockercfg import hostfacts
+    from dockercfg.services.command import sysv_settings
+    from dockercfg.targets.docker_opts import parse
+
+    root = build(tmp_path, {"etc/default/docker": ACCUMULATING_DEFAULTS})
+    path = root / "etc/default/docker"
+    target = parse(path, path.read_bytes(), "DOCKER_OPTS").flags
+    _, env = hostfacts.env_file_words(root, "/etc/default/docker")
+    settings = sysv_settings(root)
+
+    assert target == ["--insecure-registry", "a.example:5000", "-p", "/run/other.pid"]
+    assert env["DOCKER_OPTS"].split() == target
+    assert settings.pidfile == "/run/other.pid"
+    # What shlex made of the second assignment (the old reader): not what sh passes to dockerd.
+    old = shlex.split(ACCUMULATING_DEFAULTS.splitlines()[1].split("=", 1)[1], comments=True)
+    assert " ".join(old).split() != target
