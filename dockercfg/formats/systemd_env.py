@@ -35,7 +35,7 @@ class EnvFileError(Exception):
 class Assignment:
     key: str
     value: str
-    line: int  # where systemd's parser finished the assignment (1-based), for messages
+    line: int  # the line (1-based) the name starts on, for messages
     valid: bool  # False: systemd drops it from the environment (not a valid name)
 
 
@@ -53,23 +53,24 @@ def parse_assignments(data: str | bytes, systemd_version: int = 252) -> list[Ass
     out: list[Assignment] = []
     state, key, value = "PRE_KEY", [], None
     key_ws = value_ws = None  # where trailing whitespace starts, as systemd tracks it
-    line = 1
     comment_eats_newline = systemd_version < COMMENT_CONTINUES_BEFORE
+
+    start = 0
 
     def push() -> None:
         k = "".join(key[:key_ws] if key_ws is not None else key)
         v = "".join(value) if value is not None else ""
-        out.append(Assignment(k, v, line, name_is_valid(k)))
+        out.append(Assignment(k, v, data.count("\n", 0, start) + 1, name_is_valid(k)))
 
-    for c in data:
+    for pos, c in enumerate(data):
         if state == "PRE_KEY":
             if c in COMMENTS:
                 state = "COMMENT"
             elif c not in WHITESPACE:
-                state, key, key_ws = "KEY", [c], None
+                state, key, key_ws, start = "KEY", [c], None, pos
         elif state == "KEY":
             if c in NEWLINE:
-                state, line = "PRE_KEY", line + 1
+                state = "PRE_KEY"
                 key = []
             elif c == "=":
                 state, value, value_ws = "PRE_VALUE", None, None
@@ -81,7 +82,6 @@ def parse_assignments(data: str | bytes, systemd_version: int = 252) -> list[Ass
                 key.append(c)
         elif state == "PRE_VALUE":
             if c in NEWLINE:
-                line += 1
                 push()
                 state, key, value = "PRE_KEY", [], None
             elif c == "'":
@@ -95,7 +95,6 @@ def parse_assignments(data: str | bytes, systemd_version: int = 252) -> list[Ass
                 value = (value or []) + [c]
         elif state == "VALUE":
             if c in NEWLINE:
-                line += 1
                 if value is not None and value_ws is not None:
                     value = value[:value_ws]
                 push()
@@ -134,12 +133,9 @@ def parse_assignments(data: str | bytes, systemd_version: int = 252) -> list[Ass
             if c == "\\":
                 state = "COMMENT_ESCAPE"
             elif c in NEWLINE:
-                state, line = "PRE_KEY", line + 1
+                state = "PRE_KEY"
         elif state == "COMMENT_ESCAPE":
-            if c in NEWLINE and not comment_eats_newline:
-                state, line = "PRE_KEY", line + 1
-            else:
-                state = "COMMENT"
+            state = "PRE_KEY" if c in NEWLINE and not comment_eats_newline else "COMMENT"
     if state in ("PRE_VALUE", "VALUE", "VALUE_ESCAPE", "SINGLE", "DOUBLE", "DOUBLE_ESCAPE"):
         if state == "VALUE" and value is not None and value_ws is not None:
             value = value[:value_ws]
