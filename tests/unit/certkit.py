@@ -1,14 +1,18 @@
 """Certificates for the unit tests, made with the `openssl` CLI as an administrator makes them
-(tls_registry.Pki), plus a few that openssl will not make, built with `cryptography`.
+(tls_registry.Pki), plus a few that openssl will not make, built with `cryptography`; and the real
+docker-registry serving them on 127.0.0.1 (RealRegistry).
 
-`openssl` missing is a skip through support.unavailable (a failure under CI=true).
+`openssl` or docker-registry missing is a skip through support.unavailable (a failure under
+CI=true).
 """
 
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -16,9 +20,9 @@ from support import unavailable
 
 REPO = Path(__file__).resolve().parents[2]  # `-m dockercfg` from here runs this checkout
 sys.path.insert(0, str(REPO / "tests/integration"))
-from tls_registry import Pki  # noqa: E402
+from tls_registry import Pki, registry_config  # noqa: E402
 
-__all__ = ["REPO", "Pki", "built", "make_pki", "openssl", "pem"]
+__all__ = ["REPO", "Pki", "RealRegistry", "built", "make_pki", "openssl", "pem"]
 
 
 def openssl(*args: str, data: bytes | None = None) -> bytes:
@@ -72,3 +76,56 @@ def built(subject: list[tuple[str, str]], *, san: list[str] = (), serial: int = 
         )
     cert = builder.sign(key, hashes.SHA256())
     return cert.public_bytes(serialization.Encoding.DER)
+
+
+class RealRegistry:
+    """The machine's docker-registry on 127.0.0.1, serving TLS with `cert`/`key` (plain HTTP
+    without them); `.port` as tls_registry.FakeServer has, so tests use either alike."""
+
+    def __init__(self, directory: Path, cert: Path | None = None, key: Path | None = None):
+        if shutil.which("docker-registry") is None:
+            unavailable("needs docker-registry (Debian: apt-get install docker-registry)")
+        with socket.socket() as probe:  # a free port; docker-registry wants one in its config
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        name = f"{self.port}"
+        addr = f"127.0.0.1:{self.port}"
+        if cert is None:
+            config = directory / f"registry-{name}.yml"
+            data = directory / f"registry-{name}"
+            config.write_text(PLAIN_CONFIG.format(data=data, addr=addr))
+        else:
+            config = registry_config(directory, name, addr, cert, key)
+        self.log = directory / f"registry-{name}.log"
+        self.cmd = ["docker-registry", "serve", str(config)]
+
+    def __enter__(self) -> RealRegistry:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=log)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.__exit__()
+                    why = self.log.read_text()
+                    raise RuntimeError(f"docker-registry did not start: {why}") from None
+                time.sleep(0.05)
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+PLAIN_CONFIG = """\
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: {data}
+http:
+  addr: "{addr}"
+"""
