@@ -16,6 +16,7 @@ import ssl
 from typing import Any
 
 from dockercfg import netprobe as net
+from dockercfg import registryhttp as rhttp
 from dockercfg import renderers
 from dockercfg.certs import certs_dir, leftovers
 from dockercfg.detect import Options
@@ -156,7 +157,7 @@ def _api(ep: net.Endpoint, tls: net.TlsReport, tls_open, http_open, client) -> d
     if tls.status != "no-tls":
         ctx = net.client_context(verify=False, client=client)
         try:
-            api = net.inspect_api(ep, ep.tls_port, lambda: net.handshake(ep, tls_open[0], ctx))
+            api = rhttp.inspect_api(ep, ep.tls_port, lambda: net.handshake(ep, tls_open[0], ctx))
         except (OSError, ssl.SSLError, http.client.HTTPException) as err:
             # TLS worked, so this is something like a demanded client certificate.
             return {"registry": None, "error": net.describe(err)}
@@ -165,8 +166,8 @@ def _api(ep: net.Endpoint, tls: net.TlsReport, tls_open, http_open, client) -> d
         return api
     address = (http_open or tls_open)[0]
     try:
-        api = net.inspect_api(ep, ep.http_port, lambda: net.plain_socket(address, ep.http_port))
-    except net.NotHttp as err:
+        api = rhttp.inspect_api(ep, ep.http_port, lambda: rhttp.plain_socket(address, ep.http_port))
+    except rhttp.NotHttp as err:
         raise EnvironmentProblem(f"{ep.name} {err.args[0]}") from None
     except (OSError, http.client.HTTPException) as err:
         raise EnvironmentProblem(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dockercfg import netprobe as net
+from dockercfg import registryhttp as rhttp
 from dockercfg import renderers, safefile
 from dockercfg.certs import (
     CA_FILE,
@@ -137,7 +138,7 @@ def _presented(ep: net.Endpoint, client: ClientPair | None) -> list[Certificate]
     if report.status == "error":
         raise EnvironmentProblem(f"{ep.name}: {report.detail}{_client_hint(client)}")
     if report.status == "no-tls" or not report.chain:
-        raise EnvironmentProblem(net.not_tls_reason(ep, address, report.detail))
+        raise EnvironmentProblem(rhttp.not_tls_reason(ep, address, report.detail))
     return report.chain
 
 
@@ -194,7 +195,7 @@ def _check_server(
     address = _reach(ep, " (--offline installs without this check)")
     report = net.inspect_tls(ep, address, ctx, client.paths if client else None)
     if report.status == "no-tls":
-        raise EnvironmentProblem(net.not_tls_reason(ep, address, report.detail))
+        raise EnvironmentProblem(rhttp.not_tls_reason(ep, address, report.detail))
     if report.status in ("self-signed", "unknown-ca", "untrusted"):
         leaf = report.chain[0] if report.chain else None
         presented = f" (it presents {leaf.subject}, issued by {leaf.issuer})" if leaf else ""
@@ -207,8 +208,8 @@ def _check_server(
     if report.status != "ok":
         raise EnvironmentProblem(f"{ep.name}: {report.detail}{_client_hint(client)}")
     try:  # with TLS 1.3 a missing client certificate only shows on the first read
-        api = net.inspect_api(ep, ep.tls_port, lambda: net.handshake(ep, address, ctx))
-    except (OSError, net.NotHttp, http.client.HTTPException) as err:
+        api = rhttp.inspect_api(ep, ep.tls_port, lambda: net.handshake(ep, address, ctx))
+    except (OSError, rhttp.NotHttp, http.client.HTTPException) as err:
         raise EnvironmentProblem(
             f"{ep.name} verified, but GET /v2/ failed: {net.describe(err)}{_client_hint(client)}"
         ) from None
