@@ -27,7 +27,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import require_root, unavailable
 
-from dockercfg.formats.systemd_env import expand_exec_start, parse_environment_file
+from dockercfg.formats.systemd_env import (
+    expand_exec_start,
+    parse_environment_file,
+    parse_environment_line,
+)
 
 NAMES = ["A", "B", "DOCKER_OPTS", "_x1"]
 ODD_KEYS = ["export A", "1X", "A-B", " B", "B "]
@@ -179,3 +183,25 @@ files = st.lists(st.one_of(lines, st.sampled_from(PIECES)), max_size=6).map("\n"
 @given(files)
 def test_generated_files_read_as_systemd_reads_them(manager, text):
     compare(manager, text)
+
+
+ENVIRONMENT_LINES = ['"A=b c" DOCKER_OPTS=e _x1=%%x', "A='q \\\"r' B=\\x41\\ns bad 1X=2", "B=1 B=2"]
+
+
+@pytest.mark.parametrize("line", ENVIRONMENT_LINES)
+def test_environment_lines_read_as_systemd_reads_them(manager, line):
+    (manager.t / "env").write_text("")
+    unit = manager.t / "cfg/systemd/user/show.service"
+    text = UNIT.format(t=manager.t)
+    unit.write_text(text.replace("[Service]\n", f"[Service]\nEnvironment={line}\n"))
+    try:
+        assert manager.systemctl("daemon-reload").returncode == 0
+        argv, env = manager.passes("")
+        want = parse_environment_line(line)
+        assert {k: env.get(k) for k in NAMES + ODD_KEYS} == {
+            k: want.get(k) for k in NAMES + ODD_KEYS
+        }
+        assert argv == expand_exec_start(EXEC.format(t=manager.t), want)[3:]
+    finally:
+        unit.write_text(text)
+        manager.systemctl("daemon-reload")
