@@ -406,7 +406,7 @@ class _Detection:
 
     def _pidfile_pid(self) -> int | None:
         """sysvinit/upstart: the daemon the init script started, named by its pidfile."""
-        from dockercfg.services.command import pidfile_lookup, sysv_settings
+        from dockercfg.services.pids import pidfile_lookup, sysv_settings
 
         settings = sysv_settings(self.root)
         pid = pidfile_lookup(facts.inside(self.root, settings.pidfile))()

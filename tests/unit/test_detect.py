@@ -345,7 +345,7 @@ def test_every_reader_of_etc_default_docker_sees_the_same_words(tmp_path):
     import shlex
 
     from dockercfg import hostfacts
-    from dockercfg.services.command import sysv_settings
+    from dockercfg.services.pids import sysv_settings
     from dockercfg.targets.docker_opts import parse
 
     root = build(tmp_path, {"etc/default/docker": ACCUMULATING_DEFAULTS})

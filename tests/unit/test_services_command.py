@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from dockercfg.services import ServiceError
+from dockercfg.services import ServiceError, pids
 from dockercfg.services import command as cmd
 from dockercfg.services.command import CommandService
 
@@ -309,9 +309,9 @@ def test_timeout_kills_the_whole_process_group(tmp_path):
     assert one_line(err) == f"`sh -c {script}` timed out after 0.5s"
     pid = int(child.read_text())
     deadline = time.monotonic() + 5
-    while cmd.process_alive(pid) and time.monotonic() < deadline:
+    while pids.process_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not cmd.process_alive(pid), "the grandchild outlived the timeout"
+    assert not pids.process_alive(pid), "the grandchild outlived the timeout"
 
 
 def test_commands_get_no_stdin():
@@ -326,7 +326,7 @@ def test_restart_waits_for_a_new_pid(tmp_path):
     pidfile.write_text("111\n")
     # Returns at once, like start-stop-daemon --background; the "daemon" appears 0.3s later.
     later = f"(sleep 0.3; echo 222 > {pidfile}) >/dev/null 2>&1 &"
-    service = CommandService("t", ["sh", "-c", later], None, lambda: cmd.read_pid(pidfile))
+    service = CommandService("t", ["sh", "-c", later], None, lambda: pids.read_pid(pidfile))
 
     service.restart(10)
 
@@ -336,7 +336,7 @@ def test_restart_waits_for_a_new_pid(tmp_path):
 def test_restart_times_out_when_no_new_pid_appears(tmp_path):
     pidfile = tmp_path / "pid"
     pidfile.write_text("111\n")
-    service = CommandService("t", ["true"], None, lambda: cmd.read_pid(pidfile))
+    service = CommandService("t", ["true"], None, lambda: pids.read_pid(pidfile))
     started = time.monotonic()
 
     with pytest.raises(ServiceError) as err:
@@ -354,7 +354,7 @@ def test_restart_fails_fast_when_the_started_dockerd_died(tmp_path):
         "t",
         ["sh", "-c", f"echo {dead.pid} > {ssd}"],  # as start-stop-daemon --make-pidfile would
         None,
-        cmd.pidfile_lookup(tmp_path / "docker.pid"),  # dockerd never writes it
+        pids.pidfile_lookup(tmp_path / "docker.pid"),  # dockerd never writes it
         watch_start=cmd._died_at_start(ssd, log),
     )
     started = time.monotonic()
@@ -407,14 +407,14 @@ def test_sysv_reload_without_a_running_dockerd_fails(tmp_path):
 def test_a_zombie_dockerd_is_not_alive(sleeping_dockerd):
     dockerd = sleeping_dockerd()
     deadline = time.monotonic() + 5
-    while not cmd.dockerd_alive(dockerd.pid) and time.monotonic() < deadline:
+    while not pids.dockerd_alive(dockerd.pid) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert cmd.dockerd_alive(dockerd.pid)
+    assert pids.dockerd_alive(dockerd.pid)
     os.kill(dockerd.pid, signal.SIGKILL)
-    while cmd._stat_fields(dockerd.pid)[1] != "Z" and time.monotonic() < deadline:
+    while pids.stat_fields(dockerd.pid)[1] != "Z" and time.monotonic() < deadline:
         time.sleep(0.02)  # not reaped yet: a zombie
 
-    assert not cmd.dockerd_alive(dockerd.pid) and not cmd.process_alive(dockerd.pid)
+    assert not pids.dockerd_alive(dockerd.pid) and not pids.process_alive(dockerd.pid)
 
 
 @pytest.mark.parametrize(
@@ -423,8 +423,8 @@ def test_a_zombie_dockerd_is_not_alive(sleeping_dockerd):
 )
 def test_unusable_pidfiles_give_no_pid(tmp_path, text):
     (tmp_path / "pid").write_text(text)
-    assert cmd.pidfile_lookup(tmp_path / "pid")() is None
-    assert cmd.pidfile_lookup(tmp_path / "missing")() is None
+    assert pids.pidfile_lookup(tmp_path / "pid")() is None
+    assert pids.pidfile_lookup(tmp_path / "missing")() is None
 
 
 # /etc/default/docker: where the init script's dockerd keeps its pid ------------------------------
@@ -437,7 +437,7 @@ def defaults(tmp_path: Path, text: str) -> Path:
 
 
 def test_sysv_settings_defaults_without_the_file(tmp_path):
-    s = cmd.sysv_settings(tmp_path)
+    s = pids.sysv_settings(tmp_path)
     assert (s.pidfile, s.ssd_pidfile, s.logfile) == (
         "/var/run/docker.pid", "/var/run/docker-ssd.pid", "/var/log/docker.log",
     )  # fmt: skip
@@ -452,7 +452,7 @@ def test_sysv_settings_reads_the_variables_the_init_script_reads(tmp_path):
         'DOCKER_LOGFILE="/srv/d/docker.log"\n'
         'DOCKER_OPTS="--iptables=false"\n'
     ))  # fmt: skip
-    s = cmd.sysv_settings(root)
+    s = pids.sysv_settings(root)
     assert (s.pidfile, s.ssd_pidfile, s.logfile) == (
         "/srv/d/docker.pid", "/srv/d/ssd.pid", "/srv/d/docker.log",
     )  # fmt: skip
@@ -461,13 +461,13 @@ def test_sysv_settings_reads_the_variables_the_init_script_reads(tmp_path):
 
 def test_a_pidfile_flag_in_docker_opts_wins_over_docker_pidfile(tmp_path):
     root = defaults(tmp_path, 'DOCKER_PIDFILE=/a.pid\nDOCKER_OPTS="-p /b.pid --pidfile=/c.pid"\n')
-    assert cmd.sysv_settings(root).pidfile == "/c.pid"
+    assert pids.sysv_settings(root).pidfile == "/c.pid"
     assert "/c.pid" in cmd.sysv(root).name
 
 
 def test_the_init_scripts_base_variable_is_understood_and_other_expansions_are_not(tmp_path):
     root = defaults(tmp_path, "DOCKER_PIDFILE=/var/run/$BASE-x.pid\nDOCKER_LOGFILE=$(evil)\n")
-    s = cmd.sysv_settings(root)
+    s = pids.sysv_settings(root)
     assert s.pidfile == "/var/run/docker-x.pid"
     assert s.logfile == "/var/log/docker.log"
     assert any("DOCKER_LOGFILE" in e and "not a plain path" in e for e in s.evidence)
@@ -486,4 +486,4 @@ def test_the_init_scripts_base_variable_is_understood_and_other_expansions_are_n
     ],
 )
 def test_pidfile_flag(words, expected):
-    assert cmd.pidfile_flag(words) == expected
+    assert pids.pidfile_flag(words) == expected
