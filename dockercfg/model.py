@@ -149,8 +149,8 @@ def _host_port_error(text: str) -> str | None:
     return None
 
 
-def normalize_insecure(raw: str) -> Normalized:
-    """One insecure-registries entry as dockerd stores it (loadInsecureRegistries)."""
+def normalize_insecure(raw: str, typed: bool = False) -> Normalized:
+    """An insecure-registries entry as dockerd stores it; `typed`: user input (see _as_typed)."""
     if raw.startswith("-") or raw.endswith("-"):
         raise InvalidValue(f"invalid index name ({_s(raw)}). Cannot begin or end with a hyphen")
     warnings = []
@@ -165,8 +165,8 @@ def normalize_insecure(raw: str) -> Normalized:
             "has been removed from the insecure registry config"
         )
         value = rest
-    value, path_note = _as_typed(value)
-    warnings += [path_note] if path_note else []
+    host, path_note = _as_typed(value)
+    value, warnings = (host, [*warnings, path_note]) if path_note and typed else (value, warnings)
     net = _parse_prefix(value)
     if net is not None:
         # An IPv4-mapped prefix is an IPv4 prefix to dockerd: up to v28 net.ParseCIDR keeps a
@@ -180,7 +180,8 @@ def normalize_insecure(raw: str) -> Normalized:
         error = _host_port_error(value)
         if error:
             _refuse_unicode(value)
-            raise InvalidValue(f"insecure registry {_s(value)} is not valid: {error}")
+            fix = f"; use {_s(host)}" if path_note else ""  # dockerd refuses it at start
+            raise InvalidValue(f"insecure registry {_s(value)} is not valid: {error}{fix}")
     warnings += _notes(value, net)
     if value in ("docker.io", "index.docker.io"):
         warnings.append(
@@ -193,12 +194,12 @@ def normalize_insecure(raw: str) -> Normalized:
     return Normalized(value, tuple(warnings))
 
 
-# What users paste from a browser or a registry's API root: "host:5000/" or "host:5000/v2/".
+# Pasted from a browser or a registry's API root: "host:5000/" or "host:5000/v2/".
 _API_PATH = re.compile(r"([^/]+)/(?:v2/?)?")
 
 
 def _as_typed(value: str) -> tuple[str, str | None]:
-    """dockerd takes host[:port] only: drop a trailing "/" or "/v2/" and say why."""
+    """dockerd takes host[:port] only; a file with a path fails at start, so only input drops it."""
     match = _API_PATH.fullmatch(value)
     if not match or _parse_prefix(value) is not None:
         return value, None
@@ -224,8 +225,7 @@ def _notes(value: str, net: _Network | None) -> list[str]:  # taken, but not wha
                 f"{value.lower()}/... are not covered; add {value.lower()} unless your image "
                 "names use exactly this case"]  # fmt: skip
     split = _split_host_port(value)
-    host = value[1:-1] if value.startswith("[") and value.endswith("]") else value
-    address = net.network_address if net else _parse_ip(split[0] if split else host)
+    address = net.network_address if net else _parse_ip(split[0] if split else value.strip("[]"))
     address = getattr(address, "ipv4_mapped", None) or address
     if address is None or not address.is_loopback:  # a prefix is loopback if its start is
         return []

@@ -419,10 +419,13 @@ PATH_SUFFIXES = ["/", "/v2", "/v2/"]
 @pytest.mark.parametrize("suffix", PATH_SUFFIXES)
 @pytest.mark.parametrize("scheme", ["", "http://", "https://"])
 def test_registry_api_paths_are_removed_with_the_reason(scheme, suffix):
-    result = normalize_insecure(f"{scheme}192.168.199.100:5000{suffix}")
+    raw = f"{scheme}192.168.199.100:5000{suffix}"
+    result = normalize_insecure(raw, typed=True)
     assert result.value == "192.168.199.100:5000"
     assert any("takes host[:port] only; using 192.168.199.100:5000" in w for w in result.warnings)
     assert not any("strconv" in w for w in result.warnings)
+    # In a file dockerd refuses it at start: still an error, now with the fix.
+    assert insecure_error(raw).endswith("; use 192.168.199.100:5000")
 
 
 def test_other_paths_are_still_refused():
