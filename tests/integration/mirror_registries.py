@@ -7,7 +7,8 @@
 - the bad mirrors: a plain web server (404 on /v2/) on 5080, a TLS registry API with a certificate
   from an unknown CA on 5443, a registry API that waits before every answer on 5002.
 
-`python mirror_registries.py seed PORT` and `... slow PORT DELAY` run inside the namespace.
+`python mirror_registries.py seed PORT [REPOSITORY]` and `... slow PORT DELAY` run inside the
+namespace.
 Only loopback addresses in that namespace are ever bound or contacted.
 """
 
@@ -108,8 +109,35 @@ class MirrorNet:
 
     def cached(self) -> list[str]:
         """Repositories the pull-through cache has stored."""
-        data = self.t / "data-cache/docker/registry/v2/repositories"
-        return sorted(str(p.relative_to(data)) for p in data.glob("*/*")) if data.is_dir() else []
+        return self.cached_in(self.t / "data-cache")
+
+    @staticmethod
+    def cached_in(data: Path) -> list[str]:
+        repos = data / "docker/registry/v2/repositories"
+        return (
+            sorted(str(p.relative_to(repos)) for p in repos.glob("*/*")) if repos.is_dir() else []
+        )
+
+    @staticmethod
+    def cache_for(sandbox) -> subprocess.Popen:
+        """A pull-through cache of the sandbox's registry on [::1]:5001 in its namespace."""
+        data = sandbox.t / "data-cache"
+        data.mkdir(exist_ok=True)
+        config = sandbox.t / "cache.yml"
+        proxy = "proxy:\n  remoteurl: http://[::1]:5000\n"
+        config.write_text(REGISTRY.format(data=data, port=5001, proxy=proxy))
+        log = open(sandbox.t / "cache.log", "ab")  # noqa: SIM115 - the child keeps it
+        cmd = ["nsenter", f"--net={sandbox.netns}", "docker-registry", "serve", str(config)]
+        proc = subprocess.Popen(cmd, stdout=log, stderr=log)
+        log.close()
+        probe = "import socket; socket.create_connection(('::1', 5001), 1).close()"
+        deadline = time.monotonic() + 30
+        while sandbox.in_netns([sys.executable, "-c", probe], check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                terminate(proc)
+                raise TimeoutError("the pull-through cache did not start")
+            time.sleep(0.2)
+        return proc
 
 
 # Inside the namespace -------------------------------------------------------------------------
@@ -125,8 +153,8 @@ def _layer() -> bytes:
     return raw.getvalue()
 
 
-def seed(port: int) -> None:
-    """Push library/sleeper:1 with the registry API, as `docker push` would."""
+def seed(port: int, repository: str = "library/sleeper") -> None:
+    """Push REPOSITORY:1 with the registry API, as `docker push` would."""
     import http.client
 
     def call(method: str, path: str, body: bytes = b"", headers: dict | None = None):
@@ -141,7 +169,7 @@ def seed(port: int) -> None:
 
     def blob(data: bytes) -> str:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        location = call("POST", "/v2/library/sleeper/blobs/uploads/").getheader("Location")
+        location = call("POST", f"/v2/{repository}/blobs/uploads/").getheader("Location")
         sep = "&" if "?" in location else "?"
         path = location.split(f"[::1]:{port}", 1)[-1]
         call(
@@ -164,7 +192,7 @@ def seed(port: int) -> None:
                     "size": len(layer), "digest": blob(layer)}],
     }).encode()  # fmt: skip
     kind = {"Content-Type": "application/vnd.docker.distribution.manifest.v2+json"}
-    call("PUT", "/v2/library/sleeper/manifests/1", manifest, kind)
+    call("PUT", f"/v2/{repository}/manifests/1", manifest, kind)
 
 
 class _Slow(BaseHTTPRequestHandler):
@@ -191,7 +219,7 @@ class _V6Server(ThreadingHTTPServer):
 
 def main() -> None:
     if sys.argv[1] == "seed":
-        seed(int(sys.argv[2]))
+        seed(int(sys.argv[2]), *sys.argv[3:])
     elif sys.argv[1] == "slow":
         server = _V6Server(("::1", int(sys.argv[2])), _Slow)
         server.delay = float(sys.argv[3])

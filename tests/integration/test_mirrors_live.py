@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
+from pathlib import Path
 
+import mirror_registries
 import pytest
+from hostsetup import terminate
 from mirror_registries import MirrorNet
 from support import require_mount_ns, unavailable
 
 DEADLINE = 8.0
+PULLED = "mirrored:1"  # docker.io/library/mirrored:1
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +72,30 @@ def test_a_registry_without_hub_content_gets_the_hub_only_rule(net):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("not-a-mirror"), out.stdout
     assert "only for Docker Hub" in out.stderr and "hosts.toml" in out.stderr
+
+
+def test_dockerd_pulls_a_hub_image_only_through_the_mirror(sb):
+    """`docker pull mirrored:1` means docker.io/library/mirrored:1: out of reach here, except
+    through a pull-through cache whose upstream (the sandbox's registry) holds it."""
+    seeder = Path(mirror_registries.__file__)
+    sb.in_netns([sys.executable, str(seeder), "seed", "5000", "library/mirrored"])
+    hosts = sb.t / "hosts"  # bind-mounted over /etc/hosts for the sandbox's life
+    if "mirror.test" not in hosts.read_text():
+        hosts.write_text(hosts.read_text() + "::1 mirror.test\n")
+        time.sleep(5.5)  # Go's resolver looks at a changed /etc/hosts at most every 5s
+    cache = MirrorNet.cache_for(sb)
+    try:
+        failed = sb.docker("pull", PULLED, check=False, timeout=90)
+        assert failed.returncode != 0, failed.stdout
+        added = sb.run_tool("add-mirror", "http://mirror.test:5001", "--json")
+        assert added.returncode == 0, added.stdout + added.stderr
+        pulled = sb.docker("pull", PULLED, check=False, timeout=90)
+        logs = (sb.t / "cache.log").read_text(errors="replace")[-1500:], sb.mirrors_live()
+        assert pulled.returncode == 0, (pulled.stdout + pulled.stderr, logs)
+        assert "library/mirrored" in MirrorNet.cached_in(sb.t / "data-cache")
+        removed = sb.run_tool("remove-mirror", "http://mirror.test:5001", "--json")
+        assert removed.returncode == 0, removed.stdout + removed.stderr
+        again = sb.docker("pull", PULLED, check=False, timeout=90)
+        assert again.returncode != 0, again.stdout
+    finally:
+        terminate(cache)
