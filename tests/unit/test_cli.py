@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+CACHE_DIR = tempfile.mkdtemp(prefix="dockercfg-cache-")  # dockerd --version answers
 ROOT_ONLY = pytest.mark.skipif(
     os.geteuid() != 0 and os.environ.get("CI") != "true", reason="needs root (runs in CI)"
 )
@@ -25,6 +26,7 @@ def run(
     if user:
         cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
     env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST",)}
+    env.setdefault("DOCKERCFG_CACHE_DIR", CACHE_DIR)  # the version cache: not /var/cache
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
 
 

@@ -15,10 +15,12 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
+CACHE_DIR = tempfile.mkdtemp(prefix="dockercfg-cache-")  # dockerd --version answers
 HEAVY = ("jsonschema", "gi", "pydbus", "distro", "cryptography")
 NO_DBUS_NO_DISTRO = ("gi", "pydbus", "distro")
 COMMANDS = ("add-insecure", "remove-insecure", "add-mirror", "remove-mirror", "validate", "show")
@@ -31,6 +33,7 @@ def imported(*args: str, cwd: Path | None = None) -> set[str]:
         k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "PYTHONPROFILEIMPORTTIME")
     }
     argv = [sys.executable, "-X", "importtime", "-m", "dockercfg", *args]
+    env.setdefault("DOCKERCFG_CACHE_DIR", CACHE_DIR)  # the version cache: not /var/cache
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, cwd=cwd)
     assert proc.returncode == 0, f"{args}: exit {proc.returncode}\n{proc.stdout}{proc.stderr}"
     modules = set()
