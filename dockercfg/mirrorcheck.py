@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from dockercfg import mirrorhttp as web
 from dockercfg import netprobe as net
 from dockercfg.errors import DockercfgError, UsageError
+from dockercfg.mirrorhttp import Image, Mirror
 
 DEFAULT_IMAGE = "library/alpine:latest"  # on every Hub mirror: small and always present
 DEADLINE = 15.0  # seconds per mirror; the mirrors run in parallel
@@ -49,29 +50,6 @@ _REPO = re.compile(
 )
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
-
-
-@dataclass(frozen=True)
-class Mirror:
-    url: str  # as configured (dockerd's normalized form)
-    scheme: str
-    ep: net.Endpoint
-    base: str  # a path prefix before /v2/ ("" for most mirrors)
-
-    @property
-    def port(self) -> int:
-        return self.ep.tls_port if self.scheme == "https" else self.ep.http_port
-
-
-@dataclass(frozen=True)
-class Image:
-    repository: str  # "library/alpine"
-    reference: str  # a tag or a digest
-
-    @property
-    def shown(self) -> str:
-        sep = "@" if self.reference.startswith("sha256:") else ":"
-        return f"{self.repository}{sep}{self.reference}"
 
 
 def parse_mirror(text: str) -> Mirror:

@@ -12,13 +12,10 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from dockercfg import netprobe as net
-
-if TYPE_CHECKING:
-    from dockercfg.mirrorcheck import Image, Mirror
 
 # What dockerd's puller sends (distribution/pull_v2.go): lists and indexes first, then images.
 MANIFEST_TYPES = (
@@ -28,6 +25,29 @@ MANIFEST_TYPES = (
     "application/vnd.oci.image.manifest.v1+json",
 )
 MAX_TOKEN_BODY = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Mirror:
+    url: str  # as configured (dockerd's normalized form)
+    scheme: str
+    ep: net.Endpoint
+    base: str  # a path prefix before /v2/ ("" for most mirrors)
+
+    @property
+    def port(self) -> int:
+        return self.ep.tls_port if self.scheme == "https" else self.ep.http_port
+
+
+@dataclass(frozen=True)
+class Image:
+    repository: str  # "library/alpine"
+    reference: str  # a tag or a digest
+
+    @property
+    def shown(self) -> str:
+        sep = "@" if self.reference.startswith("sha256:") else ":"
+        return f"{self.repository}{sep}{self.reference}"
 
 
 class OutOfTime(Exception):
