@@ -10,6 +10,7 @@ from typing import Any
 
 from dockercfg import mirrorcheck as check
 from dockercfg.detect import Options
+from dockercfg.errors import UsageError
 from dockercfg.result import Result
 
 
@@ -38,7 +39,12 @@ def mirrors(
         result.target, result.file, target = shown.target, shown.file, shown.target or target
         result.warnings += [w for w in shown.warnings if "live daemon not queried" not in w]
         for entry in shown.data.get("registry_mirrors", []):
-            sources.setdefault(entry["value"], entry["source"])
+            try:
+                url = check.parse_mirror(entry["value"]).url
+            except UsageError as err:  # validate reports it; the check goes on with the others
+                result.warnings.append(f"{entry['source']}: not checked: {err.message}")
+                continue
+            sources.setdefault(url, entry["source"])
         if not sources:
             result.warnings.append("no registry mirrors configured: give URLs to check some")
     certs_d, _shown = certs_dir(target, opts.root)

@@ -198,3 +198,15 @@ def test_cli_text_output():
     first = out.stdout.splitlines()[0]
     assert first.startswith("not-a-mirror") and web.url in first
     assert "/v2/: 404, no Docker-Distribution-API-Version" in out.stdout
+
+
+def test_cli_checks_the_configured_mirrors_when_given_none(tmp_path):
+    with Server("cache") as cache:
+        (tmp_path / "etc/docker").mkdir(parents=True)
+        config = {"registry-mirrors": [cache.url, f"http://127.0.0.1:{closed_port()}"]}
+        (tmp_path / "etc/docker/daemon.json").write_text(json.dumps(config))
+        out = _cli("--root", str(tmp_path), "--target", "daemon-json", "--json", "--deadline", "5")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)["data"]["mirrors"]
+    assert [r["verdict"] for r in rows] == ["ok", "dead"]
+    assert rows[0]["source"] == "/etc/docker/daemon.json"
