@@ -1,8 +1,9 @@
-"""probe and the live checks of trust-ca, against small real servers on 127.0.0.1.
+"""probe and the live checks of trust-ca, against real servers on 127.0.0.1.
 
-The servers (tls_registry.FakeServer) speak the registry API over TLS or plain HTTP, send an SSH
-banner, or say nothing; their certificates come from the `openssl` CLI. Only loopback is used:
-name-resolution failures and slow resolvers are simulated, never looked up.
+The registries are the machine's docker-registry (certkit.RealRegistry) serving certificates from
+the `openssl` CLI; tls_registry.FakeServer stands in only for what cannot run here (Harbor, and
+the SSH banner and silent port, which need no registry). Only loopback is used: name-resolution
+failures and slow resolvers are simulated, never looked up.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from certkit import REPO, Pki
+from certkit import REPO, Pki, RealRegistry
 from support import unavailable
 from tls_registry import FakeServer  # noqa: E402 - certkit puts tests/integration on sys.path
 
@@ -45,8 +46,13 @@ def pki(tmp_path_factory) -> Pki:
     return pki
 
 
-def tls_server(pki: Pki, cert: str, mode: str = "registry", key: str | None = None) -> FakeServer:
-    return FakeServer(mode, cert=pki.dir / f"{cert}.pem", key=pki.dir / f"{key or cert}.key")
+def tls_server(pki: Pki, cert: str, mode: str = "registry", key: str | None = None):
+    """The real docker-registry with these certificates; FakeServer only for what cannot run
+    here (Harbor)."""
+    paths = pki.dir / f"{cert}.pem", pki.dir / f"{key or cert}.key"
+    if mode == "registry":
+        return RealRegistry(pki.dir, *paths)
+    return FakeServer(mode, cert=paths[0], key=paths[1])
 
 
 def endpoint(server: FakeServer) -> net.Endpoint:
@@ -170,15 +176,15 @@ def test_expired_and_self_signed_reports_expired_first(pki, tmp_path):
     """OpenSSL stops at "self-signed"; trusting it would not help, so "expired" wins."""
     old = Pki(tmp_path)
     old.server("old", issuer=None, names=LOCAL, days=(-400, -30))
-    with FakeServer("registry", cert=tmp_path / "old.pem", key=tmp_path / "old.key") as server:
+    with RealRegistry(tmp_path, tmp_path / "old.pem", tmp_path / "old.key") as server:
         report = net.inspect_tls(endpoint(server), address(), net.client_context(verify=True))
     assert report.status == "expired", report.detail
 
 
-def test_plain_http_banner_and_silence(monkeypatch):
+def test_plain_http_banner_and_silence(monkeypatch, tmp_path):
     monkeypatch.setattr(net, "TLS_TIMEOUT", 0.5)
     monkeypatch.setattr(net, "HTTP_TIMEOUT", 0.5)
-    with FakeServer("registry") as server:
+    with RealRegistry(tmp_path) as server:
         ep = endpoint(server)
         assert net.inspect_tls(ep, address(), net.client_context(verify=False)).status == "no-tls"
         api = rhttp.inspect_api(ep, server.port, lambda: rhttp.plain_socket(address(), server.port))
@@ -361,7 +367,7 @@ def test_trust_ca_checks_the_live_server(pki, root, full_chain):
         assert proc.returncode == 1 and "expired" in proc.stderr, proc.stderr
         assert not directory(server.port).exists()
 
-    with FakeServer("registry") as server:
+    with RealRegistry(pki.dir) as server:
         proc = tool(root, "trust-ca", f"127.0.0.1:{server.port}", "--ca", str(pki.dir / "ca.pem"))
         assert proc.returncode == 3 and "add-insecure" in proc.stderr, proc.stderr
 
