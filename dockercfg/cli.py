@@ -172,8 +172,7 @@ def recover_cmd() -> None:
 
 # Commands kept in their own modules register themselves on `app` when imported (after the ones
 # above, so `--help` lists them in this order).
-from dockercfg import cli_certs  # noqa: E402,F401
-from dockercfg import cli_mirrors  # noqa: E402,F401
+from dockercfg import cli_certs, cli_mirrors  # noqa: E402,F401
 
 
 def hoist_global_options(argv: List[str]) -> List[str]:
