@@ -37,3 +37,19 @@ def sb(sandbox):
     """The sandbox, reset: default docker.service, no daemon.json, no containers."""
     sandbox.reset()
     return sandbox
+
+
+@pytest.fixture(scope="module", params=list(DOCKERDS.values()), ids=list(DOCKERDS))
+def sysv_box(request):
+    """Debian's real /etc/init.d/docker driving dockerd (tests/integration/sysv_sandbox.py)."""
+    from hostsetup import SandboxUnavailable, dockerd_problem
+    from sysv_sandbox import SysvSandbox, sysv_preflight
+
+    def make() -> SysvSandbox:
+        sysv_preflight()
+        problem = dockerd_problem(request.param[0])
+        if problem:
+            raise SandboxUnavailable(problem)
+        return SysvSandbox(request.param[0])
+
+    yield from started_sandbox(make, SandboxUnavailable, "sysv sandbox")

@@ -19,27 +19,13 @@ from pathlib import Path
 
 import pytest
 from adv_support import REPO, no_traceback
-from hostsetup import DOCKERDS, SandboxUnavailable, dockerd_problem
 from sandbox import REGISTRY
-from support import started_sandbox
-from sysv_sandbox import SysvSandbox, sysv_preflight
+from sysv_sandbox import SysvSandbox
 
 pytestmark = pytest.mark.integration
 
 BEFORE = '{\n  "insecure-registries": []\n}\n'
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM}
-
-
-@pytest.fixture(scope="module", params=list(DOCKERDS.values()), ids=list(DOCKERDS))
-def sysv_box(request):
-    def make() -> SysvSandbox:
-        sysv_preflight()
-        problem = dockerd_problem(request.param[0])
-        if problem:
-            raise SandboxUnavailable(problem)
-        return SysvSandbox(request.param[0])
-
-    yield from started_sandbox(make, SandboxUnavailable, "sysv sandbox")
 
 
 def pid_or_none(box) -> int | None:
