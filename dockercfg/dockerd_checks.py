@@ -35,7 +35,7 @@ def parse_values(key: str, raw_values: list[str], version, warnings: list[str]) 
     for raw in raw_values:
         try:
             if key == INSECURE_KEY:
-                normalized = normalize_insecure(raw)
+                normalized = normalize_insecure(raw, typed=True)  # as a person types it
                 warnings.extend(normalized.warnings)
                 values.append(normalized.value)
             else:
@@ -113,7 +113,9 @@ def check_config(host: Host, doc) -> list[Problem]:
     )
     problems += list(getattr(doc, "problems", []))
     json_file = host.shown_path if host.is_json else "/etc/docker/daemon.json"
-    problems += find_conflicts(config, flag_settings(flags), file=json_file, source=source)
+    problems += find_conflicts(
+        config, flag_settings(flags), file=json_file, source=source, version=version
+    )
     if host.is_json and not any(p.is_error for p in problems):
         found = dockerd_validate(doc.render(), version=host.dockerd_version)
         if found is not None:

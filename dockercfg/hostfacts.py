@@ -214,6 +214,10 @@ def dockerd_processes(root: Path) -> list[Process]:
             continue
         raw = _read_bytes(base / "cmdline")
         argv = [p.decode("utf-8", "replace") for p in raw.split(b"\0") if p]
+        if not argv or argv[1:] == ["--version"]:
+            # Not a daemon: a zombie (no command line) or a `dockerd --version`, such as the one
+            # dockercfg itself starts early to learn the installed version.
+            continue
         environ = _read_bytes(base / "environ")
         try:
             uid = base.stat().st_uid

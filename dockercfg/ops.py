@@ -78,7 +78,7 @@ def edit_lists(
 def set_list(current: list[str] | None, values: list[str], key: str) -> list[str] | None:
     """The list made exactly `values` (in that order), or None when it already is."""
     present = [normalized(key, v) for v in current or []]
-    if current is not None and present == values:
+    if present == values:  # an absent key already means an empty list: no change
         return None
     return list(values)
 

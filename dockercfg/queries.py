@@ -38,7 +38,9 @@ def validate_file(opts: Options, path: str | None) -> Result:
         if not path and not any(p.code == "syntax" for p in problems):
             doc = targets.load(host, data)
             config, flags, source = effective_settings(host, doc)
-            problems += find_conflicts(config, flag_settings(flags), file=shown, source=source)
+            problems += find_conflicts(
+                config, flag_settings(flags), file=shown, source=source, version=version
+            )
         if not any(p.is_error for p in problems):
             found = dockerd_validate(data, version=host.dockerd_version, source=shown)
             if found:
@@ -48,7 +50,11 @@ def validate_file(opts: Options, path: str | None) -> Result:
         config, flags, source = effective_settings(host, doc)
         problems = list(doc.problems)
         problems += find_conflicts(
-            config, flag_settings(flags), file="/etc/docker/daemon.json", source=source
+            config,
+            flag_settings(flags),
+            file="/etc/docker/daemon.json",
+            source=source,
+            version=host.dockerd_version or newest_version(),
         )
     result.problems = problems
     version = host.dockerd_version

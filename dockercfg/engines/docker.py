@@ -152,7 +152,7 @@ class DockerApplier:
         self.expected: dict[str, object] = {}
 
     def _service(self, result: Result):
-        from dockercfg.services import for_host
+        from dockercfg.services import SignalService, for_host
         from dockercfg.services.command import DESKTOP_CLICK
 
         if self.apply_mode == "none":
@@ -165,7 +165,9 @@ class DockerApplier:
                 else "no running dockerd was found; the change takes effect when dockerd starts"
             )
             return None
-        if getattr(service, "can_restart", True) is False:
+        if getattr(service, "can_restart", True) is False and not isinstance(
+            service, SignalService
+        ):  # Docker Desktop: its VM is restarted from its own menu
             result.warnings.append(f"{service.name} cannot be restarted from here: {DESKTOP_CLICK}")
             return None
         return service
@@ -198,6 +200,11 @@ class DockerApplier:
         expected = self.expected[phase] = expected_for(self.host, self.docs[phase])
         keys = self.keys if phase == "forward" else []
         mode = choose_mode(self.host, mode_asked, keys, service, expected, result)
+        if mode == "restart" and getattr(service, "can_restart", True) is False:
+            # A dockerd with no service manager: only a reload (SIGHUP) is ours to do.
+            result.warnings.append(f"{service.name} cannot be restarted from here: restart it")
+            result.applied = self.done[phase] = "none"
+            return "none"
         try:
             if mode == "reload":
                 service.reload(RELOAD_TIMEOUT)

@@ -27,6 +27,9 @@ class SignalService:
     def main_pid(self) -> int | None:
         return self.pid
 
+    def can_reload(self) -> bool:
+        return True  # SIGHUP is exactly dockerd's reload
+
     def reload(self, timeout: float) -> None:
         try:
             os.kill(self.pid, signal.SIGHUP)

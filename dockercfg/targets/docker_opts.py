@@ -60,7 +60,9 @@ class DockerOpts:
     problems: list[Problem] = field(default_factory=list)
     _chains: dict = field(default_factory=dict, repr=False)  # name -> its effective _Assigns
     _bounds: dict = field(default_factory=dict, repr=False)  # name -> (start, end) in _flat
-    _flat: list = field(default_factory=list, repr=False)  # the shellvars.Ch of all variables, joined
+    _flat: list = field(
+        default_factory=list, repr=False
+    )  # the shellvars.Ch of all variables, joined
     _words: list = field(default_factory=list, repr=False)  # (start, end) in _flat
     _occs: list = field(default_factory=list, repr=False)
     _unsafe: list = field(default_factory=list, repr=False)  # why editing is refused
