@@ -8,8 +8,8 @@ transaction goes (written → applied → verified). Finishing moves the manifes
 a run died in the middle: recovery completes or reverts it (dockercfg.recovery).
 
 STATE is /var/lib/dockercfg (inside --root when given), or $XDG_STATE_HOME/dockercfg (default
-~/.local/state/dockercfg) for per-user targets, or DOCKERCFG_STATE_DIR when set. The directory
-is 0700: manifests hold config bytes.
+~/.local/state/dockercfg) for per-user targets, or DOCKERCFG_STATE_DIR (without --root). The
+directory is 0700: manifests hold config bytes.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def state_dir(root: Path, home: Path | None = None) -> Path:
     """Where journals live: under the invoking user's state dir for per-user targets.
     DOCKERCFG_STATE_DIR=DIR puts them elsewhere (a read-only /var/lib, or a test's sandbox)."""
     override = os.environ.get(STATE_DIR_ENV)
-    if override:
+    if override and root == Path("/"):  # under --root, the tree's own /var/lib is the host's
         return Path(override)
     if home is not None:
         xdg = os.environ.get("XDG_STATE_HOME")

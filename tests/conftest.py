@@ -4,7 +4,9 @@ that no test touched this machine's own Docker configuration, dockercfg's journa
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,12 @@ def _snapshot() -> dict[str, str]:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     session.config._host_docker_config = _snapshot()
+    # Every dockercfg a test starts inherits these: its version cache and its journal live in
+    # the run's own temp dir, never in this machine's /var/cache or /var/lib (a sandbox or a
+    # test may still set its own).
+    scratch = Path(tempfile.mkdtemp(prefix="dockercfg-tests-"))
+    os.environ.setdefault("DOCKERCFG_CACHE_DIR", str(scratch / "cache"))
+    os.environ.setdefault("DOCKERCFG_STATE_DIR", str(scratch / "state"))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
