@@ -205,6 +205,7 @@ class DockerApplier:
             result.warnings.append(f"{service.name} cannot be restarted from here: restart it")
             result.applied = self.done[phase] = "none"
             return "none"
+        self.done[phase] = mode  # tried: a failed restart must still be undone
         try:
             if mode == "reload":
                 service.reload(RELOAD_TIMEOUT)

@@ -102,6 +102,20 @@ def test_a_written_but_unapplied_change_is_shown_and_applied(sb, how: str):
     proc = tool(sb, "show")
     assert "live daemon differs from the file: run `dockercfg apply`" in proc.stdout, shown(proc)
 
+    if how != "--apply none":
+        # Killed mid-transaction: the journal says so, and the next change settles it by what is
+        # live — dockerd never took the new file, so the file goes back to what dockerd runs.
+        unfinished = json.loads(tool(sb, "--json", "show").stdout)["data"]["unfinished"]
+        assert unfinished["command"] == "add-insecure", unfinished
+        proc = tool(sb, "--json", "apply")
+        result = json.loads(proc.stdout)
+        assert proc.returncode == 0, shown(proc)
+        assert result["data"]["recovered"]["outcome"] == "reverted", result
+        assert sb.daemon_json.read_text() == BEFORE and sb.dockerd_pid() == pid
+        assert REGISTRY not in live_insecure(sb)
+        shown_now = json.loads(tool(sb, "--json", "show").stdout)["data"]
+        assert shown_now["pending"] == [] and "unfinished" not in shown_now
+        return
     proc = tool(sb, "--json", "apply")
     result = json.loads(proc.stdout)
     assert proc.returncode == 0 and result["verified"] is True, shown(proc)
