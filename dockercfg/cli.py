@@ -41,6 +41,12 @@ MUTATIONS = (
 )  # fmt: skip
 
 
+ENGINE_HELP = (
+    "docker (default), containerd, podman, buildkit, k3s, rke2, or all (every engine found);"
+    " repeat it or use a comma list"
+)
+
+
 def _register_mutation(name: str, key: str, add: bool, metavar: str, arg_help: str, doc: str):
     """One typer command per mutation; they differ only in the key, the verb and the help."""
 
@@ -50,11 +56,16 @@ def _register_mutation(name: str, key: str, add: bool, metavar: str, arg_help: s
         dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
         diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
         migrate: bool = typer.Option(False, "--migrate", help=MIGRATE_HELP),
+        engine: Optional[List[str]] = typer.Option(None, "--engine", help=ENGINE_HELP),
+        for_registry: Optional[str] = typer.Option(
+            None, "--for", help="mirrors: the registry they mirror (default docker.io)"
+        ),
     ) -> None:
         from dockercfg import ops
 
         _run(name, ops.mutate, name, (key, add, values), apply=apply, dry_run=dry_run,
-             migrate=migrate, show_diff=diff or dry_run)  # fmt: skip
+             migrate=migrate, engines=engine, for_registry=for_registry,
+             show_diff=diff or dry_run)  # fmt: skip
 
     command.__doc__ = doc
     command.__name__ = name.replace("-", "_")

@@ -73,12 +73,15 @@ def run_plan(
     result: Result,
     undoes: list[str] | None = None,
     reach: list[str] | None = None,
+    extra: Any = None,
 ) -> None:
     """Write the edits as one transaction and make them live on dockerd; then check that the
     daemon reaches each registry in `reach` (a read-only round trip through it)."""
     old = targets.load(host, edits[0].before or b"")
     applier = DockerApplier(host, edits[0].after, old, apply, keys, reach)
-    plan = transaction.Plan(command, [e.change() for e in edits], [applier], list(undoes or []))
+    changes = [e.change() for e in edits] + (extra.changes if extra else [])
+    appliers = [applier, *(extra.appliers if extra else [])]  # other engines (engine_edits)
+    plan = transaction.Plan(command, changes, appliers, list(undoes or []))
     transaction.commit(recovery.journal_for(host), plan, result)
 
 

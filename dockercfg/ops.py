@@ -4,12 +4,11 @@ plan and hands it to the one transaction (dockercfg.transaction); nothing here w
 
 from __future__ import annotations
 
-from dockercfg import safefile, targets
+from dockercfg import recovery, safefile, targets, transaction
 from dockercfg.detect import Host, Options, detect
 from dockercfg.docker_tx import (
     Edit,
     check_apply_mode,
-    describe,
     host_transaction,
     owned_lists,
     run_plan,
@@ -38,19 +37,35 @@ def edit_lists(
     apply: str,
     dry_run: bool,
     migrate: bool,
+    engines: list[str] | None = None,
+    for_registry: str | None = None,
 ) -> Result:
-    """Change the owned lists: `wanted` maps a key to ("add" | "remove" | "set", values)."""
+    """Change the owned lists: `wanted` maps a key to ("add" | "remove" | "set", values).
+    `engines` (see dockercfg.engine_edits) adds other engines' files to the same transaction."""
+    from dockercfg.engine_edits import DOCKER, plan_engines, report
     from dockercfg.migration import migration_edits, migration_source
 
+    engines = engines or [DOCKER]
+    docker_on = DOCKER in engines or engines == ["all"]
+    if for_registry not in (None, "docker.io") and docker_on:
+        if engines != ["all"]:
+            raise UsageError(MIRROR_FOR_OTHER)
+        docker_on = False
     source = migration_source(host) if migrate else None
     paths = [host.config_path] + ([source.file] if source is not None else [])
     with host_transaction(opts, host, paths, result, dry_run) as host:
-        moved = migration_edits(host, result) if migrate else []
+        other = None
+        if engines != [DOCKER]:
+            if not dry_run:  # other engines' files are read under the host-wide lock
+                transaction.hold_host_lock(recovery.journal_for(host))
+            ((key, (mode, values)),) = wanted.items()
+            other = plan_engines(host.root, engines, key, mode, values, for_registry)
+        moved = migration_edits(host, result) if migrate and docker_on else []
         before = safefile.read_bytes(host.config_path)
         original = targets.load(host, before or b"")
         doc = moved[0].after if moved else original
         result.warnings += doc.warnings
-        for key, (mode, values) in wanted.items():
+        for key, (mode, values) in wanted.items() if docker_on else ():
             new_items = (
                 set_list(doc.get_list(key), values, key)
                 if mode == "set"
@@ -60,18 +75,33 @@ def edit_lists(
                 doc = doc.with_list(key, new_items)
         result.data["before"] = owned_lists(original)
         result.data["after"] = owned_lists(doc)
-        if doc.render() == original.render() and not moved:
+        docker_changed = doc.render() != original.render() or bool(moved)
+        if other is not None:
+            docker_said = "changed" if docker_changed else "unchanged"
+            report(result, {DOCKER: docker_said if docker_on else "skipped: not asked"}
+                   | other.outcome)  # fmt: skip
+        others = other.changes if other else []
+        if not docker_changed and not others:
             return result
         edits = [Edit(host.config_path, host.shown_path, before, doc), *moved[1:]]
-        describe(result, edits, original)
-        require_valid(result, check_config(host, doc))
+        edits = edits if docker_changed else []
+        transaction.preview(
+            transaction.Plan(result.command, [e.change() for e in edits] + others), result
+        )
+        if docker_changed:
+            require_valid(result, check_config(host, doc))
         if dry_run:
             result.data["dry_run"] = True
+            return result
+        if not docker_changed:
+            assert other is not None
+            plan = transaction.Plan(result.command, others, other.appliers)
+            transaction.commit(recovery.journal_for(host), plan, result)
             return result
         mode = "restart" if moved and apply in ("auto", "reload") else apply
         mode_of, added = wanted.get(INSECURE_KEY, ("", []))
         reach = added if mode_of in ("add", "set") else []
-        run_plan(host, result.command, edits, mode, list(wanted), result, reach=reach)
+        run_plan(host, result.command, edits, mode, list(wanted), result, reach=reach, extra=other)
     return result
 
 
@@ -83,6 +113,12 @@ def set_list(current: list[str] | None, values: list[str], key: str) -> list[str
     return list(values)
 
 
+MIRROR_FOR_OTHER = (
+    "dockerd uses registry mirrors only for Docker Hub (docker.io): a mirror for another registry"
+    " needs an engine that has per-registry mirrors: --engine containerd, podman or buildkit"
+)
+
+
 def mutate(
     opts: Options,
     command: str,
@@ -91,9 +127,14 @@ def mutate(
     apply: str = "auto",
     dry_run: bool = False,
     migrate: bool = False,
+    engines: list[str] | None = None,
+    for_registry: str | None = None,
 ) -> Result:
     """add-insecure / remove-insecure / add-mirror / remove-mirror."""
+    from dockercfg.engine_edits import parse_engines
+
     check_apply_mode(apply)
+    engines = parse_engines(engines)
     key, add, raw_values = change
     parse_values(key, raw_values, newest_version(), [])  # a bad argument is exit 2 on any host
     host = detect(opts, want_service=not dry_run and apply != "none")
@@ -102,7 +143,17 @@ def mutate(
         key, raw_values, host.dockerd_version or newest_version(), result.warnings
     )
     wanted = {key: ("add" if add else "remove", values)}
-    return edit_lists(opts, host, result, wanted, apply=apply, dry_run=dry_run, migrate=migrate)
+    return edit_lists(
+        opts,
+        host,
+        result,
+        wanted,
+        apply=apply,
+        dry_run=dry_run,
+        migrate=migrate,
+        engines=engines,
+        for_registry=for_registry,
+    )
 
 
 def set_lists(

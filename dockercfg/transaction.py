@@ -147,6 +147,8 @@ def hold_host_lock(book: journal.Journal) -> None:
 
 
 def _write(change: FileChange) -> Path | None:
+    for directory in change.missing_dirs():  # e.g. certs.d/HOST:PORT/ for a new registry
+        directory.mkdir(0o755)
     backup = safefile.backup(change.path)
     if change.after is None:
         safefile.remove(change.path)
