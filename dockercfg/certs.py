@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from dockercfg import filelock, safefile
+from dockercfg.engines.base import FileChange
 from dockercfg.errors import ConfigInvalid, EnvironmentProblem, UsageError
 from dockercfg.x509 import BadCertificate, Certificate, parse_der, pem_blocks
 
@@ -251,61 +252,44 @@ def _prepare_private(path: Path) -> None:
         raise _os_problem(f"write {path}", err) from None
 
 
-def write_files(
-    directory: Path, files: dict[str, tuple[bytes, int]]
-) -> tuple[list[str], str | None]:
-    """Write each name -> (bytes, mode) that differs; (names written, first backup made).
-
-    All or nothing: when one file fails, the ones already written get their old bytes back (a
-    client.key without its client.cert makes dockerd refuse the registry altogether).
-    """
-    if not any(_differs(directory / name, *spec) for name, spec in files.items()):
-        return [], None
-    made = _make_dirs(directory)
-    undo: list[tuple[Path, bytes | None]] = []
-    first_backup = None
-    try:
-        with filelock.lock(directory):
-            # The key first: a new certificate must never be read with the old key.
-            for name in sorted(files, key=lambda n: n != CLIENT_KEY):
-                data, mode = files[name]
-                path = directory / name
-                if not _differs(path, data, mode):
-                    continue
-                before = safefile.read_bytes(path)
-                undo.append((path, before))
-                if mode == KEY_MODE:  # first, so that the backup of a key is 0600 too
-                    _prepare_private(path)
-                if before is not None:
-                    backup = safefile.backup(path)
-                    first_backup = first_backup or (str(backup) if backup else None)
-                    if _mode(path) != mode:
-                        os.chmod(path, mode)
-                safefile.atomic_write(path, data)
-    except BaseException:
-        _undo(undo, made)
-        raise
-    return [path.name for path, _before in undo], first_backup
+def planned_writes(
+    directory: Path, shown_dir: str, files: dict[str, tuple[bytes, int]]
+) -> list[FileChange]:
+    """The changes that install each name -> (bytes, mode), the key first (a new certificate must
+    never be read with the old key). An existing file whose mode is wrong is fixed here, before
+    its bytes change: a key is 0600 before its new contents land (atomic writes keep the mode)."""
+    changes = []
+    for name in sorted(files, key=lambda n: n != CLIENT_KEY):
+        data, mode = files[name]
+        path = directory / name
+        before = safefile.read_bytes(path)
+        if before is not None and _mode(path) != mode:
+            try:
+                os.chmod(path, mode)
+            except OSError as err:
+                raise _os_problem(f"write {path}", err) from None
+        if before != data:
+            changes.append(FileChange(path, f"{shown_dir}/{name}", before, data, mode))
+    return changes
 
 
-def _differs(path: Path, data: bytes, mode: int) -> bool:
-    return safefile.read_bytes(path) != data or _mode(path) != mode
+def make_dirs(directory: Path) -> list[Path]:
+    """Create the registry's directory (0755) before its lock is taken; the ones created."""
+    return _make_dirs(directory)
 
 
-def _undo(undo: list[tuple[Path, bytes | None]], made: list[Path]) -> None:
-    """Best effort, after a failure that is being reported anyway."""
-    for path, before in reversed(undo):
-        with contextlib.suppress(OSError, EnvironmentProblem):
-            if before is None:
-                os.unlink(path)
-            else:
-                safefile.atomic_write(path, before)
+def remove_made_dirs(made: list[Path]) -> None:
+    """After a failure: the directories a refused change created go again (best effort)."""
     for path in reversed(made):
         with contextlib.suppress(OSError):
             lock = filelock.lock_path(path)
             if lock.exists():
                 lock.unlink()
             os.rmdir(path)
+
+
+def _differs(path: Path, data: bytes, mode: int) -> bool:
+    return safefile.read_bytes(path) != data or _mode(path) != mode
 
 
 def _mode(path: Path) -> int | None:
@@ -315,22 +299,14 @@ def _mode(path: Path) -> int | None:
         return None
 
 
-def remove_files(directory: Path, names: list[str]) -> tuple[list[str], str | None]:
-    """Back up and delete the named files that exist; (names removed, first backup)."""
-    present = [n for n in names if (directory / n).exists()]
-    if not present:
-        return [], None
-    removed, first_backup = [], None
-    with filelock.lock(directory):
-        for name in present:
-            path = directory / name
-            if not path.exists():
-                continue
-            backup = safefile.backup(path)
-            first_backup = first_backup or (str(backup) if backup else None)
-            safefile.remove(path)
-            removed.append(name)
-    return removed, first_backup
+def planned_removals(directory: Path, shown_dir: str, names: list[str]) -> list[FileChange]:
+    """The changes that delete the named files that exist (each is backed up first)."""
+    changes = []
+    for name in names:
+        before = safefile.read_bytes(directory / name)
+        if before is not None:
+            changes.append(FileChange(directory / name, f"{shown_dir}/{name}", before, None))
+    return changes
 
 
 def leftovers(directory: Path) -> list[str]:

@@ -76,7 +76,7 @@ def recover(
     if foreign:
         said += f"; left alone, as it was changed since: {', '.join(foreign)}"
     outcome = {"id": manifest.id, "outcome": "reverted", "restored": [e.shown for e in back]}
-    if back and manifest.phase != journal.WRITING:
+    if back and manifest.phase != journal.WRITING and "dockerd" in manifest.engines:
         restart = len(manifest.entries) > 1 or not host.is_json  # flags moved: read at start
         said += "; " + _reapply(detect(opts, want_service=True), result, restart)
     result.warnings.append(said)

@@ -30,7 +30,7 @@ from typing import Any
 
 from dockercfg import filelock, journal, safefile
 from dockercfg.engines.base import Applier, FileChange
-from dockercfg.errors import ApplyFailed, DockercfgError, Interrupted
+from dockercfg.errors import ApplyFailed, DockercfgError, EnvironmentProblem, Interrupted
 from dockercfg.fserrors import fault
 from dockercfg.result import Result
 
@@ -126,7 +126,12 @@ def locked(book: journal.Journal, paths: list[Path], recover: Any = None) -> Ite
         if book.dir.is_dir():
             hold_host_lock(book)
             pending = book.pending()
-            if pending is not None and recover is not None:
+            if pending is not None and recover is None:
+                raise EnvironmentProblem(
+                    f"an earlier change did not finish (transaction {pending.id},"
+                    f" {pending.command}): run `dockercfg recover` first"
+                )
+            if pending is not None:
                 recover(pending)
         try:
             yield

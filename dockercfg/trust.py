@@ -27,9 +27,11 @@ from dockercfg.certs import (
     leftovers,
     load_ca,
     load_client,
+    make_dirs,
+    planned_removals,
+    planned_writes,
     read_input,
-    remove_files,
-    write_files,
+    remove_made_dirs,
 )
 from dockercfg.detect import Options, detect
 from dockercfg.errors import ConfigInvalid, DockercfgError, EnvironmentProblem, UsageError
@@ -102,7 +104,7 @@ def trust_ca(
     if client:
         files[CLIENT_KEY] = (client.key_pem, KEY_MODE)
         files[CLIENT_CERT] = (client.cert_pem, PUBLIC_MODE)
-    written, result.backup = write_files(directory, files)
+    written, result.backup = _commit(host, directory, shown_dir, "trust-ca", files=files)
     warning = _insecure_warning(opts, ep, server["address"] if server else None)
     if warning:
         result.warnings.append(warning)
@@ -122,6 +124,36 @@ def trust_ca(
     if desktop and result.changed:
         result.warnings.append(DESKTOP_RESTART)
     return result
+
+
+def _commit(
+    host,
+    directory: Path,
+    shown_dir: str,
+    command: str,
+    files: dict[str, tuple[bytes, int]] | None = None,
+    remove: list[str] | None = None,
+) -> tuple[list[str], str | None]:
+    """certs.d files through the one transaction (journal, backups, all or nothing): a
+    client.key without its client.cert makes dockerd refuse the registry altogether. dockerd
+    reads certs.d on every connection: there is nothing to apply. (names changed, backup)."""
+    from dockercfg import recovery, transaction
+
+    made = make_dirs(directory) if files else []
+    result = Result(command=command)
+    try:
+        with transaction.locked(recovery.journal_for(host), [directory]):
+            if files:
+                changes = planned_writes(directory, shown_dir, files)
+            else:
+                changes = planned_removals(directory, shown_dir, remove or [])
+            transaction.commit(
+                recovery.journal_for(host), transaction.Plan(command, changes), result
+            )
+    except BaseException:
+        remove_made_dirs(made)
+        raise
+    return [c.path.name for c in changes], result.backup
 
 
 def _reach(ep: net.Endpoint, hint: str) -> net.Address:
@@ -251,7 +283,8 @@ def untrust_ca(opts: Options, registry: str) -> Result:
     ep = net.parse_endpoint(registry)
     host, directory, shown_dir = _location(opts, ep)
     result = Result(command="untrust-ca", target=host.target, file=f"{shown_dir}/{CA_FILE}")
-    removed, result.backup = remove_files(directory, [CA_FILE, CLIENT_CERT, CLIENT_KEY])
+    names = [CA_FILE, CLIENT_CERT, CLIENT_KEY]
+    removed, result.backup = _commit(host, directory, shown_dir, "untrust-ca", remove=names)
     result.changed = bool(removed)
     rest = leftovers(directory)
     if rest:

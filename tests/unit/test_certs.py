@@ -145,28 +145,39 @@ def test_certs_dir_per_target(target, env, expected):
     assert shown == expected and inside == Path("/mnt/img" + expected)
 
 
-# write_files -----------------------------------------------------------------------------------
+# certs.d files through the transaction ---------------------------------------------------------
+
+
+def commit(tmp_path: Path, directory: Path, files: dict) -> tuple[list[str], str | None]:
+    """trust-ca's write step, on a --root host (journal in tmp_path/var/lib/dockercfg)."""
+    from types import SimpleNamespace
+
+    from dockercfg import trust
+
+    host = SimpleNamespace(target="daemon-json", root=tmp_path)
+    return trust._commit(host, directory, f"/etc/docker/certs.d/{REGISTRY}", "trust-ca", files)
 
 
 def test_write_is_all_or_nothing(tmp_path, monkeypatch):
     directory = tmp_path / "certs.d" / REGISTRY
     real = certs.safefile.atomic_write
 
-    def failing(path, data):
+    def failing(path, data, *args, **kwargs):
         if path.name == certs.CLIENT_CERT:
             raise EnvironmentProblem(f"cannot write {path}: no space left on device")
-        real(path, data)
+        real(path, data, *args, **kwargs)
 
     monkeypatch.setattr(certs.safefile, "atomic_write", failing)
     files = {"client.key": (b"KEY\n", 0o600), "client.cert": (b"CERT\n", 0o644)}
     with pytest.raises(EnvironmentProblem, match="no space"):
-        certs.write_files(directory, files)
+        commit(tmp_path, directory, files)
     assert not (tmp_path / "certs.d").exists()  # the key is gone again, and the directories
+    assert not (tmp_path / "var/lib/dockercfg/pending.json").exists()
 
     directory.mkdir(parents=True)
     (directory / "client.key").write_bytes(b"OLD KEY\n")
     with pytest.raises(EnvironmentProblem):
-        certs.write_files(directory, files)
+        commit(tmp_path, directory, files)
     assert (directory / "client.key").read_bytes() == b"OLD KEY\n"
 
 
@@ -178,12 +189,13 @@ def test_key_is_0600_from_the_start(tmp_path, monkeypatch):
     modes = []
     real = certs.safefile.atomic_write
 
-    def watching(path, data):
-        modes.append(stat.S_IMODE(path.stat().st_mode))
-        real(path, data)
+    def watching(path, data, *args, **kwargs):
+        if path.name == "client.key":
+            modes.append(stat.S_IMODE(path.stat().st_mode))
+        real(path, data, *args, **kwargs)
 
     monkeypatch.setattr(certs.safefile, "atomic_write", watching)
-    written, backup = certs.write_files(directory, {"client.key": (b"NEW\n", 0o600)})
+    written, backup = commit(tmp_path, directory, {"client.key": (b"NEW\n", 0o600)})
     assert written == ["client.key"] and modes == [0o600] and backup
     assert stat.S_IMODE((directory / "client.key").stat().st_mode) == 0o600
     assert stat.S_IMODE(Path(backup).stat().st_mode) == 0o600
@@ -257,6 +269,27 @@ def test_client_pair_offline_and_leftovers(pki, root):
     removed = run_json(root, "untrust-ca", REGISTRY)
     assert removed["data"]["removed"] == ["client.cert", "client.key"]
     assert removed["data"]["remaining"] == ["mine.crt"] and "mine.crt" in removed["warnings"][0]
+
+
+@pytest.mark.parametrize("point", ["tx-journaled", "tx-written-1", "write-done"])
+def test_trust_ca_killed_between_key_and_cert_is_settled_by_the_next_run(pki, root, point):
+    """A client.key without its client.cert makes dockerd refuse the registry altogether: the
+    pair is one transaction, and a kill between the two writes is settled (both gone)."""
+    directory = root / "etc/docker/certs.d" / REGISTRY
+    args = ("trust-ca", REGISTRY, "--client-cert", str(pem(pki, "client")),
+            "--client-key", str(pki.dir / "client.key"), "--offline")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+    killed = subprocess.run([sys.executable, "-m", "dockercfg", *args, "--root", str(root)],
+                            capture_output=True, text=True, timeout=60, cwd=REPO,
+                            env={**env, "DOCKERCFG_FAULT": point})  # fmt: skip
+    assert killed.returncode == -9, killed.stderr
+    refused = run(root, *args)  # another change will not go on over an unfinished one
+    assert refused.returncode == 3 and "dockercfg recover" in refused.stderr, refused.stderr
+    assert run(root, "--target", "daemon-json", "recover").returncode == 0
+    names = sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+    assert "client.key" not in names and "client.cert" not in names, names
+    done = run_json(root, *args)
+    assert done["data"]["written"] == ["client.key", "client.cert"]
 
 
 @pytest.mark.parametrize(
