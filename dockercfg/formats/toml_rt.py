@@ -35,7 +35,9 @@ def parse(text: bytes | None, shown: str) -> Any:
 
 def _reason(err: Exception) -> str:
     message = str(err)
-    return message.split(" at line ")[0] if " at line " in message else message
+    message = message.split(" at line ")[0] if " at line " in message else message
+    # Newer tomlkit quotes the offending character raw ("Unexpected character: '\n'"): one line.
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
 def dump(doc: Any) -> bytes:

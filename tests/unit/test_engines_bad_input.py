@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -59,7 +60,9 @@ def test_hosts_toml_with_an_unknown_key_is_refused(tmp_path):
 
 def test_registries_conf_that_does_not_parse(tmp_path):
     _write(tmp_path, "/etc/containers/registries.conf", '[[registry]\nlocation = "x"\n')
-    _refused(Podman(), tmp_path, EXIT_ENVIRONMENT, "/etc/containers/registries.conf:2:1:")
+    message = _refused(Podman(), tmp_path, EXIT_ENVIRONMENT, "/etc/containers/registries.conf:")
+    # tomlkit 0.11 (Debian 12) points at 2:1, newer ones at the end of the broken header (1:12).
+    assert re.search(r"registries\.conf:(2:1|1:12): not valid TOML", message), message
 
 
 def test_v1_registries_conf_is_never_mixed_with_a_v2_dropin(tmp_path):
