@@ -19,8 +19,10 @@ WATCHED = (
     Path("/etc/sysconfig/docker"),
     Path("/etc/containerd"),
     Path("/etc/containers"),
-    Path("/var/lib/dockercfg"),  # the journal: tests set DOCKERCFG_STATE_DIR or --root
-    Path("/var/cache/dockercfg"),
+    # The journal and the version cache: tests/run mounts empty ones over them, so look at the
+    # machine's own through its first process's root.
+    Path("/proc/1/root/var/lib/dockercfg"),
+    Path("/proc/1/root/var/cache/dockercfg"),
 )
 
 
