@@ -383,10 +383,12 @@ COMMANDS = {
 }
 
 
-def normal(key: str, value: str, version) -> str | None:
+def normal(key: str, value: str, version, typed: bool = False) -> str | None:
+    """A value's normal form; `typed`: as a person types it on the command line (a trailing
+    `/` or `/v2/` after the port is dropped there, and refused in a file, as dockerd does)."""
     try:
         if key == "insecure-registries":
-            return model.normalize_insecure(value).value
+            return model.normalize_insecure(value, typed=typed).value
         return model.normalize_mirror(value, version)
     except model.InvalidValue:
         return None
@@ -442,7 +444,7 @@ def check_run(
     assert all(isinstance(v, str) and SAFE.fullmatch(v) for v in entries), entries
     old_list = old.value.get(key) or []
     # An argument that looks like an option is one (`--json` anywhere is the global flag).
-    wanted = {normal(key, v, version) for v in values if not v.startswith("-")}
+    wanted = {normal(key, v, version, typed=True) for v in values if not v.startswith("-")}
     present = {normal(key, v, version) for v in entries}
     if add:
         assert entries[: len(old_list)] == old_list and wanted <= present, (old_list, entries)

@@ -151,10 +151,26 @@ def _is_shared(path: str) -> bool:
 
 
 def bind(source: Path, target: str) -> None:
+    clear_stale_mount(target)
     run(["mount", "-n", "--bind", str(source), target], timeout=10)
 
 
+def clear_stale_mount(target: str) -> None:
+    """An earlier sandbox whose teardown could not unmount `target` (busy) leaves it bound to a
+    directory that was deleted since: mount(2) then fails with ENOENT. Detach such leftovers
+    (lazily) until the machine's own path shows again; bounded."""
+    for _ in range(8):
+        try:
+            if os.stat(target).st_nlink > 0:
+                return
+        except OSError:
+            return
+        if run(["umount", "-n", "--lazy", target], timeout=10, check=False).returncode != 0:
+            return
+
+
 def tmpfs(target: str) -> None:
+    clear_stale_mount(target)
     run(["mount", "-n", "-t", "tmpfs", "-o", "mode=755", "tmpfs", target], timeout=10)
 
 
