@@ -13,6 +13,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+# Kept out of tests/integration: it mounts its own /run in the tests' namespace, which must not
+# happen while an integration session sandbox (whose bus and sockets live in /run) is up.
 import pytest
 from hostsetup import (
     SYSTEMD,
