@@ -36,14 +36,8 @@ class Buildkit:
         if not evidence:
             return None
         units = common.systemd_units(root, ["buildkit", "buildkitd"])
-        return Found(
-            engine=self.name,
-            files={"config": config, "certs_dir": common.inside(root, CERTS)},
-            root=root,
-            service=f"systemd {units[0]}.service" if units else "none",
-            evidence=evidence,
-            extra={"units": units},
-        )
+        files = {"config": config, "certs_dir": common.inside(root, CERTS)}
+        return common.found_with_units(self.name, root, files, evidence, units)
 
     def _doc(self, found: Found) -> tuple[bytes | None, Any]:
         path = found.files["config"]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dockercfg import safefile
-from dockercfg.engines.base import DOCKER_HUB, FileChange, RegistryEdit
+from dockercfg.engines.base import DOCKER_HUB, FileChange, Found, RegistryEdit
 from dockercfg.errors import ApplyFailed, DockercfgError, EnvironmentProblem
 
 APPLY_TIMEOUT = 90.0  # seconds for a unit's restart or reload job
@@ -168,3 +168,17 @@ def _systemctl(*args: str, timeout: float, check: bool = True) -> str:
         tail = (done.stderr.strip().splitlines() or ["failed"])[-1]
         raise ApplyFailed(f"systemctl {' '.join(args)}: {tail}")
     return done.stdout
+
+
+def found_with_units(
+    name: str, root: Path, files: dict[str, Path], evidence: list[str], units: list[str]
+) -> Found:
+    """An engine found here and run by systemd `units` (the first is the one applied), if any."""
+    return Found(
+        engine=name,
+        files=files,
+        root=root,
+        service=f"systemd {units[0]}.service" if units else "none",
+        evidence=evidence,
+        extra={"units": units},
+    )

@@ -34,14 +34,8 @@ class K3s:
             evidence.append(f"config {self.base}/registries.yaml")
         if not evidence:
             return None
-        return Found(
-            engine=self.name,
-            files={"config": config, "certs_dir": common.inside(root, f"{self.base}/certs")},
-            root=root,
-            service=f"systemd {units[0]}.service" if units else "none",
-            evidence=evidence,
-            extra={"units": units},
-        )
+        files = {"config": config, "certs_dir": common.inside(root, f"{self.base}/certs")}
+        return common.found_with_units(self.name, root, files, evidence, units)
 
     def _doc(self, found: Found) -> tuple[bytes | None, Any]:
         path = found.files["config"]
