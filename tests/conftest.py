@@ -42,6 +42,13 @@ def _snapshot() -> dict[str, str]:
     return seen
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    import skip_guard  # under CI=true, a test that skipped or xfailed fails the run
+
+    if not config.pluginmanager.has_plugin("skip_guard"):
+        config.pluginmanager.register(skip_guard, "skip_guard")
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     session.config._host_docker_config = _snapshot()
     # Every dockercfg a test starts inherits these: its version cache and its journal live in

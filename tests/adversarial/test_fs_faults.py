@@ -25,6 +25,7 @@ from adv_support import (
     shown,
     temp_files,
     tree,
+    unavailable,
 )
 
 from dockercfg import filelock, safefile
@@ -222,7 +223,7 @@ def test_immutable_or_append_only(tmp_path: Path, flag: str, where: str, name: s
         pass  # ... and the lock file
     target = conf if where == "file" else conf.parent
     if not chattr(flag, target):
-        pytest.skip(f"the file system of {tmp_path} does not support chattr {flag}")
+        unavailable(f"the file system of {tmp_path} does not support chattr {flag}")
     try:
         proc = cli(tmp_path, "add-insecure", "x.test", "--apply", "none")
         one_clear_line(proc, f"{target} is {name}", f"chattr -{flag[1]}")

@@ -27,6 +27,7 @@ from adv_support import (
     require_root,
     shown,
     tool_env,
+    unavailable,
     world_dir,
 )
 
@@ -88,7 +89,7 @@ def test_non_root_on_the_system_target_without_root_prefix():
         )
         proc = in_mount_ns(script, str(fake), sys.executable, env=tool_env(HOME="/nonexistent"))
         if "No such file or directory" in proc.stderr and "/etc/docker" in proc.stderr:
-            pytest.skip("this host has no /etc/docker to mount over")
+            unavailable("this host has no /etc/docker to mount over")
         needs_root(proc)
         assert "/etc/docker/daemon.json" in proc.stderr
         assert conf.read_bytes() == ORIGINAL

@@ -10,11 +10,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from support import require_root
 
 CACHE_DIR = tempfile.mkdtemp(prefix="dockercfg-cache-")  # dockerd --version answers
-ROOT_ONLY = pytest.mark.skipif(
-    os.geteuid() != 0 and os.environ.get("CI") != "true", reason="needs root (runs in CI)"
-)
 
 
 def run(
@@ -207,8 +205,8 @@ def test_validate_ok(tmp_path):
     assert "ok:" in proc.stdout
 
 
-@ROOT_ONLY
 def test_read_only_file_system(root):
+    require_root("needs root (mount namespace)")
     daemon_json(root).write_text('{"debug": true}\n')
     etc = root / "etc/docker"
     script = (
@@ -220,8 +218,8 @@ def test_read_only_file_system(root):
     assert daemon_json(root).read_text() == '{"debug": true}\n'
 
 
-@ROOT_ONLY
 def test_not_root_gets_a_clear_message():
+    require_root("needs root (runs the tool as another user)")
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
         root = Path(tmp)
         os.chmod(root, 0o755)

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from support import require_root
 
 from dockercfg.services import ServiceError, pids
 from dockercfg.services import command as cmd
@@ -162,8 +163,8 @@ def test_systemd_user_uses_the_user_manager(tmp_path, monkeypatch):
     assert "alice" in as_alice.name
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="SUDO_USER only counts for root")
 def test_systemd_user_under_sudo_reaches_the_invoking_users_manager(tmp_path, monkeypatch):
+    require_root("SUDO_USER only counts for root")
     monkeypatch.setenv("SUDO_USER", "bob")
     assert "--machine=bob@.host" in cmd.systemd_user(tmp_path).restart_argv
 
