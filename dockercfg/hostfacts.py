@@ -169,11 +169,10 @@ def env_file_words(root: Path, path: str) -> tuple[Path, dict[str, str]]:
     """Variables of an EnvironmentFile (`-` prefix: optional), each the words sh makes of it.
 
     Read by the one POSIX-sh evaluator the DOCKER_OPTS target and the sysvinit service use
-    (dockercfg.formats.shellvars, through targets.docker_opts), so every reader of
-    /etc/default/docker sees the same words.
+    (dockercfg.formats.sh_assign), so every reader of /etc/default/docker sees the same words.
     """
     from dockercfg.errors import EnvironmentProblem
-    from dockercfg.targets.docker_opts import parse
+    from dockercfg.formats.sh_assign import words
 
     real = inside(root, path.lstrip("-"))
     text = read_text(real) or ""
@@ -184,7 +183,7 @@ def env_file_words(root: Path, path: str) -> tuple[Path, dict[str, str]]:
         if name in env:
             continue
         try:
-            env[name] = " ".join(parse(real, data, name).flags)
+            env[name] = " ".join(words(real, data, name))
         except EnvironmentProblem:  # a file sh cannot parse: its words, unevaluated
             env[name] = " ".join(value.split())
     return real, env

@@ -90,14 +90,14 @@ def sysv_settings(root: Path = LIVE) -> SysvSettings:
     except OSError:
         settings.evidence.append(f"no readable {DEFAULTS_FILE}: the init script's defaults")
         return settings
-    from dockercfg.targets.docker_opts import parse
+    from dockercfg.formats.sh_assign import words as sh_words
 
     for variable, attr in (
         ("DOCKER_PIDFILE", "pidfile"),
         ("DOCKER_SSD_PIDFILE", "ssd_pidfile"),
         ("DOCKER_LOGFILE", "logfile"),
     ):
-        words = parse(path, data, variable).flags
+        words = sh_words(path, data, variable)
         if not words:
             continue
         value = re.sub(r"\$\{?BASE\}?", "docker", words[-1]) if len(words) == 1 else ""
@@ -109,7 +109,7 @@ def sysv_settings(root: Path = LIVE) -> SysvSettings:
                 f"{variable} in {DEFAULTS_FILE} is not a plain path ({' '.join(words)});"
                 f" using {getattr(settings, attr)}"
             )
-    flag = pidfile_flag(parse(path, data, "DOCKER_OPTS").flags)
+    flag = pidfile_flag(sh_words(path, data, "DOCKER_OPTS"))
     if flag:
         settings.pidfile = flag
         settings.evidence.append(f"DOCKER_OPTS in {DEFAULTS_FILE} sets the pidfile {flag}")

@@ -3,10 +3,9 @@
 Debian/Ubuntu: /etc/default/docker, DOCKER_OPTS (sysvinit, upstart, Debian's docker.io unit). RHEL:
 /etc/sysconfig/docker, OPTIONS plus INSECURE_REGISTRY/ADD_REGISTRY/BLOCK_REGISTRY (`other_args` in
 very old ones). Consumers run `dockerd $DOCKER_OPTS` unquoted: the value is split on blanks and
-globbed, and each resulting word is one argument. Reading follows POSIX sh where the result is
-static (quotes, backslashes, continuations, comments, `export`, last assignment wins, `X="$X ..."`
-accumulates). Anything else ($OTHER, $(...), backticks, ~, * and ? globs, assignments under
-if/&&/functions, IFS) is recorded and makes every edit refused: it may expand to registry flags
+globbed, and each resulting word is one argument. Reading is the shared POSIX-sh evaluator
+(formats/sh_assign.py): what it cannot prove static ($OTHER, $(...), backticks, ~, * and ? globs,
+assignments under if/&&/functions, IFS) makes every edit refused: it may expand to registry flags
 itself, so no edit could be proved. `[` only warns: IPv6 registries need brackets.
 Edits touch only the flag occurrences (or insert next to them, or at the end of the effective
 assignment's value, inside its quotes), plus the "\r" that CRLF line endings glue to an assignment
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockercfg.errors import EnvironmentProblem
+from dockercfg.formats import sh_assign
 from dockercfg.formats import shellvars as sv
 from dockercfg.problems import ERROR, WARNING, Problem
 
@@ -260,91 +260,18 @@ def _quote(text: str, ctx: str) -> str:
 
 def parse(path: Path, data: bytes, variable: str = "DOCKER_OPTS") -> DockerOpts:
     """Parse the file; `variable` is DOCKER_OPTS (Debian), OPTIONS (RHEL) or other_args (old)."""
-    text = data.decode("utf-8", "surrogateescape")
-    doc = DockerOpts(path=path, text=text, variable=variable)
-    lexer = sv.Lexer(text)
-    try:
-        cmds = lexer.commands()
-    except sv.ShSyntaxError as err:
-        raise sv.unreadable(path, text, err) from None
     names = [variable] + (list(RHEL_EXTRA) if variable == "OPTIONS" else [])
-    doc._chains = {n: [] for n in names}
-    flats: dict[str, list[sv.Ch]] = {n: [] for n in names}
-    conditional: set[int] = set()
-    depth = 0
-    doc._unsafe += lexer.risky + ["parentheses (a subshell, function or case)"] * lexer.parens
-    for words, ops in cmds:
-        while words and sv.literal(text, *words[0][1:3]) in sv.KEYWORDS:
-            head, at = sv.literal(text, *words[0][1:3]), words[0].start
-            depth, words = depth + (head in sv.OPEN) - (head in sv.CLOSE), words[1:]
-            if depth < 0:
-                raise sv.unreadable(
-                    path, text, sv.ShSyntaxError(f"syntax error: {head!r} unexpected", at)
-                )
-        if not words:
-            continue
-        where = f"{path}:{text.count(chr(10), 0, words[0].start) + 1}"
-        head = sv.literal(text, *words[0][1:3])
-        declare = head in sv.DECLARE
-        found = [sv.assignment(text, w) for w in words[declare:]]
-        given = [sv.literal(text, *w[1:3]) or "" for w in words[1:]]
-        bad = [n for a, n in zip(found, given) if not (a or sv.NAME.fullmatch(n))]
-        if declare and set(bad) - set(sv.DECLARE[head]):  # sh stops at a bad name or option
-            raise sv.unreadable(
-                path, text, sv.ShSyntaxError(f"{head}: bad variable name", words[0].start)
-            )
-        ours = set(flats) & {a.name for a in found if a}  # assigned here
-        if head == "readonly" and ours | (set(flats) & set(given)):
-            doc._unsafe.append(f"readonly, which makes later assignments stop the shell ({where})")
-        if head == "unset" and "-f" not in given:  # -f: functions
-            for n in filter(flats.__contains__, given):
-                flats[n], doc._chains[n] = [], []
-        if head == "unset":
-            found = []
-        elif not declare and None in found:  # a command, perhaps with assignments in front
-            command = sv.literal(text, *words[found.index(None)][1:3])
-            if ours:  # sh keeps assignments in front of special builtins only
-                doc._unsafe.append(f"an assignment in front of a command ({where})")
-            if command in sv.STOPS or command is None:  # None: quoted or expanded, any command
-                doc._unsafe.append(
-                    f"`{command or '...'}`, which can change or stop the shell ({where})"
-                )
-            if head not in sv.HARMLESS:
-                shown = text[words[0].start : words[-1].end].split("\n")[0][:40]
-                doc.warnings.append(f"{where} runs `{shown}`: it may change {variable} unseen")
-            keep = command in sv.SPECIAL or command is None  # None: may expand to no command at all
-            found = found[: found.index(None)] if keep else []
-        for a in filter(None, found):
-            if a.name == "IFS":
-                doc._unsafe.append(f"a changed IFS ({where})")
-            if a.name not in flats:
-                continue
-            if depth > 0 or ops:
-                conditional.add(a.vs)
-            value = [d for c in a.value for d in (flats[a.name] if c.ref == a.name else [c])]
-            self_ref = any(c.ref == a.name for c in a.value)
-            doc._chains[a.name] = doc._chains[a.name] + [a] if self_ref else [a]
-            flats[a.name] = value
-            note = f"{path}: {a.name} refers to itself: systemd's EnvironmentFile= cannot expand it"
-            doc.warnings += [note] if self_ref and note not in doc.warnings else []
-    for n in names:
-        doc._flat += [sv.Ch(" ", -1, -1)] if n != variable else []  # "$OPTIONS $INSECURE_REGISTRY"
-        doc._bounds[n] = (len(doc._flat), len(doc._flat) + len(flats[n]))
-        doc._flat += flats[n]
-        if any(a.vs in conditional for a in doc._chains[n]):
-            doc._unsafe.append(f"a conditional assignment to {n}")
-    _scan_words(doc)
+    env = sh_assign.evaluate(path, data, names)
+    doc = DockerOpts(path=path, text=env.text, variable=variable)
+    doc._chains, doc._bounds, doc._flat, doc._words = env.chains, env.bounds, env.flat, env.fields
+    doc.flags, doc._unsafe, doc.warnings = env.words, env.unsafe, env.warnings
+    _scan_flags(doc)
     return doc
 
 
-def _scan_words(doc: DockerOpts) -> None:
-    """Split like an unquoted `$DOCKER_OPTS`, then find the registry flags and common mistakes."""
-    start = None
-    for k, c in enumerate(doc._flat + [sv.Ch(" ", -1, -1)]):
-        if c.ch in sv.IFS and not c.opaque and start is not None:
-            doc._words.append((start, k))
-        start = None if c.ch in sv.IFS and not c.opaque else k if start is None else start
-    doc.flags = words = ["".join(c.ch for c in doc._flat[i:j]) for i, j in doc._words]
+def _scan_flags(doc: DockerOpts) -> None:
+    """Find the registry flags and the common mistakes among the words dockerd gets."""
+    words = doc.flags
 
     def problem(code: str, k: int, message: str, hint: str, severity: str = ERROR) -> None:
         pos = doc._flat[doc._words[k][0]].start
@@ -356,14 +283,6 @@ def _scan_words(doc: DockerOpts) -> None:
         return words[k][:-1] if sv.is_cr(doc.text, doc._flat[j - 1]) else words[k]
 
     for k, word in enumerate(words):
-        opaque = [c.opaque for c in doc._flat[slice(*doc._words[k])] if c.opaque]
-        if opaque:
-            doc._unsafe.append(opaque[0])
-            doc.warnings.append(f"{doc.path}: {word[:40]} cannot be read without running it")
-        elif "*" in word or "?" in word:
-            doc._unsafe.append(f"a glob pattern ({word[:40]})")
-        elif "[" in word:
-            doc.warnings.append(f"{word[:60]} is a glob: a matching file would replace it")
         if "\r" in word:
             problem("crlf", k, f"dockerd gets {word!r}: CRLF line ending", "use LF line endings")
         elif any(q in word for q in "'\"\\"):
