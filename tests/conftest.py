@@ -1,9 +1,15 @@
 """Makes tests/support.py importable from every test directory, and checks at the end of the run
-that no test touched this machine's own Docker configuration, dockercfg's journal or cache."""
+that no test changed this machine: its /etc (Docker's and the engines' configuration included),
+the installed programs and packages, dpkg's database, its mounts and cgroups (tests/fingerprint.py).
+dockercfg's journal and cache (/var/lib/dockercfg, /var/cache/dockercfg) are private tmpfs in the
+tests' mount namespace; tests/run compares the machine's own before and after the run.
+
+Under CI=true a test that skipped or xfailed fails the run (tests/skip_guard.py); at the start
+of a session as root, the cgroups a crashed earlier run left behind are removed.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import tempfile
@@ -13,33 +19,17 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from fingerprint import changes, fingerprint  # noqa: E402
+from support import sweep_stale_cgroups  # noqa: E402
+
+# Named apart in the report: the files a dockercfg bug would write.
 WATCHED = (
     Path("/etc/docker"),
     Path("/etc/default/docker"),
     Path("/etc/sysconfig/docker"),
     Path("/etc/containerd"),
     Path("/etc/containers"),
-    # dockercfg's journal and version cache: tests/run mounts empty private ones over
-    # /var/lib/dockercfg and /var/cache/dockercfg, and compares the machine's own after the run.
 )
-
-
-def _snapshot() -> dict[str, str]:
-    """Every file under the watched paths with a hash of its bytes (or of its link target)."""
-    seen: dict[str, str] = {}
-    for top in WATCHED:
-        paths = [top, *sorted(top.rglob("*"))] if top.is_dir() else [top]
-        for path in paths:
-            try:
-                if path.is_symlink():
-                    seen[str(path)] = "link:" + str(path.readlink())
-                elif path.is_file():
-                    seen[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
-                elif path.is_dir():
-                    seen[str(path)] = "dir"
-            except OSError as err:
-                seen[str(path)] = f"unreadable: {err.strerror}"
-    return seen
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,7 +40,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    session.config._host_docker_config = _snapshot()
+    if os.geteuid() == 0:
+        for path in sweep_stale_cgroups():
+            sys.stderr.write(f"removed cgroup {path}, left behind by a test run that is gone\n")
+    session.config._machine_before = fingerprint()
     # Every dockercfg a test starts inherits these: its version cache and its journal live in
     # the run's own temp dir, never in this machine's /var/cache or /var/lib (a sandbox or a
     # test may still set its own).
@@ -60,15 +53,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    before = getattr(session.config, "_host_docker_config", None)
+    before = getattr(session.config, "_machine_before", None)
     if before is None:
         return
-    after = _snapshot()
-    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-    if changed:
+    changed = changes(before, fingerprint())
+    if not changed:
+        return
+    docker = [c for c in changed if any(c == str(w) or c.startswith(f"{w}/") for w in WATCHED)]
+    if docker:
         sys.stderr.write(
             "\nERROR: tests changed this machine's own Docker configuration: "
-            + ", ".join(changed)
+            + ", ".join(docker)
             + "\n"
         )
-        session.exitstatus = 1
+    sys.stderr.write(
+        f"\nERROR: tests changed this machine ({len(changed)} entries): "
+        + ", ".join(changed[:40])
+        + (" ..." if len(changed) > 40 else "")
+        + "\n"
+    )
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -6,15 +6,17 @@ Every mount made here lives in the private mount namespace pytest runs in (tests
 
 from __future__ import annotations
 
-import contextlib
+import atexit
 import os
 import shutil
-import signal
 import subprocess
+import sys
 import tarfile
 import time
 from pathlib import Path
 from typing import Callable, TypeVar
+
+from support import cgroup_pids, remove_cgroups, suite_cgroup_name
 
 T = TypeVar("T")
 
@@ -188,6 +190,11 @@ class CgroupTree:
     It also keeps `systemd --user` away from the host's processes: a manager moves *every* process
     of its own cgroup into `init.scope`, in every hierarchy. Started in the root cgroup of a host
     without systemd as PID 1, it would move PID 1 and all other processes.
+
+    The tree lives in the machine's shared cgroup hierarchies, so it is removed on every path:
+    kill_and_remove() (the sandbox's stop), at interpreter exit if that never ran, and, after a
+    crash that ran neither, by support.sweep_stale_cgroups() at the next session's start (its
+    name, support.suite_cgroup_name, says which run made it).
     """
 
     def __init__(self, name: str) -> None:
@@ -198,7 +205,8 @@ class CgroupTree:
         tracking = "name=systemd" if "name=systemd" in own else ""
         if tracking not in own:
             raise SandboxUnavailable("no systemd-usable cgroup hierarchy is mounted")
-        self.path = f"{own[tracking].rstrip('/')}/{name}"  # the same path in every hierarchy
+        # the same path in every hierarchy
+        self.path = f"{own[tracking].rstrip('/')}/{suite_cgroup_name(name)}"
         self.mounts: list[Path] = []  # every cgroup hierarchy's mount point
         self.tracking: list[Path] = []  # cgroup v2 and name=systemd: processes are moved there
         for fields in _mountinfo():
@@ -210,12 +218,14 @@ class CgroupTree:
                 self.tracking.append(Path(fields[4]))
         if not self.tracking:  # never start systemd --user in a cgroup shared with the host
             raise SandboxUnavailable("no cgroup2 or name=systemd hierarchy mounted at its root")
-        for mount in self.tracking:
-            for child in ("manager", "aux"):
-                try:
+        atexit.register(self._remove_at_exit)
+        try:
+            for mount in self.tracking:
+                for child in ("manager", "aux"):
                     (mount / self.path.lstrip("/") / child).mkdir(parents=True, exist_ok=True)
-                except OSError as err:
-                    raise SandboxUnavailable(f"cannot create a cgroup for systemd: {err}") from None
+        except OSError as err:
+            self.kill_and_remove()
+            raise SandboxUnavailable(f"cannot create a cgroup for systemd: {err}") from None
 
     def mover(self, child: str) -> Callable[[], None]:
         """A subprocess preexec_fn that puts the new process into `child` of this tree."""
@@ -227,35 +237,23 @@ class CgroupTree:
 
         return move
 
-    def _dirs(self) -> list[Path]:
-        """Every cgroup directory of the tree in every hierarchy, deepest first."""
-        found: list[Path] = []
-        for mount in self.mounts:
-            top = mount / self.path.lstrip("/")
-            if top.is_dir():
-                found += [Path(d) for d, _subdirs, _files in os.walk(top)]
-        return sorted(found, key=lambda d: len(d.parts), reverse=True)
+    def tops(self) -> list[Path]:
+        return [mount / self.path.lstrip("/") for mount in self.mounts]
 
     def pids(self) -> set[int]:
-        pids: set[int] = set()
-        for directory in self._dirs():
-            with contextlib.suppress(OSError):
-                pids.update(int(p) for p in (directory / "cgroup.procs").read_text().split())
-        return pids
+        return cgroup_pids(self.tops())
 
     def kill_and_remove(self, timeout: float = 20) -> None:
         """SIGKILL what is left in the tree (only processes the sandbox started), then rmdir it."""
+        atexit.unregister(self._remove_at_exit)
+        left = remove_cgroups(self.tops(), timeout)
+        if left:
+            raise TimeoutError(f"cgroup {self.path} still has processes after {timeout:g}s: {left}")
 
-        def empty() -> bool:
-            for pid in self.pids():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            return not self.pids()
-
-        wait_until(empty, timeout, f"the processes of cgroup {self.path} to exit")
-        for directory in self._dirs():
-            with contextlib.suppress(OSError):
-                directory.rmdir()
+    def _remove_at_exit(self) -> None:
+        left = remove_cgroups(self.tops(), timeout=10)
+        if left:
+            print(f"cgroup {self.path} left behind: {left}", file=sys.stderr)
 
 
 # Processes -------------------------------------------------------------------------------------

@@ -114,3 +114,56 @@ def copy_tree(dest: Path) -> Path:
             (dest / name.decode()).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name.decode())
     return dest
+
+
+# Installing packages without touching this machine ----------------------------------------------
+
+OVERLAY_SCRIPT = """\
+set -e
+t=$1
+mount -t tmpfs -o mode=0755 tmpfs "$t"
+for d in usr etc var; do
+  mkdir -p "$t/$d/upper" "$t/$d/work"
+  mount -t overlay overlay -o "lowerdir=/$d,upperdir=$t/$d/upper,workdir=$t/$d/work" "/$d"
+done
+echo ready
+exec sleep infinity
+"""
+
+
+class OverlayRoot:
+    """A private mount namespace in which /usr, /etc and /var are overlays whose writes land in
+    a tmpfs of its own: apt-get installs there for real (dpkg's database, the maintainer scripts,
+    triggers, apt's logs), and this machine's own /usr, /etc and /var never see it. A process
+    holds the namespace; run() enters it with nsenter, close() ends it and every write with it."""
+
+    def __init__(self, tmp: Path) -> None:
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.holder = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", OVERLAY_SCRIPT, "sh",
+             str(tmp)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        ready = self.holder.stdout.readline().strip()
+        if ready != "ready":
+            self.holder.kill()
+            _out, err = self.holder.communicate(timeout=10)
+            raise RuntimeError(f"cannot make the overlay namespace: {err.strip()}")
+
+    def run(self, cmd, *, env=None, timeout: float = 300, text: bool = True):
+        """`cmd` inside the namespace; never raises on its exit status."""
+        enter = ["nsenter", f"--mount=/proc/{self.holder.pid}/ns/mnt", "--"]
+        return subprocess.run([*enter, *map(str, cmd)], env=env, capture_output=True, text=text,
+                              timeout=timeout, check=False)  # fmt: skip
+
+    def exists(self, path: str) -> bool:
+        return self.run(["test", "-e", path]).returncode == 0
+
+    def read_bytes(self, path: str) -> bytes:
+        done = self.run(["cat", path], text=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def close(self) -> None:
+        self.holder.kill()
+        self.holder.wait(10)

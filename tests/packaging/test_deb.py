@@ -1,16 +1,20 @@
-"""The .deb, built with dpkg-buildpackage and installed for real with apt-get (CI is a fresh
-machine, as root); then the installed /usr/bin/dockercfg on Debian's own python3 libraries."""
+"""The .deb, built with dpkg-buildpackage and installed for real with apt-get, as root; then the
+installed /usr/bin/dockercfg on Debian's own python3 libraries, and its removal.
+
+The install runs in a private mount namespace with overlays over /usr, /etc and /var
+(pkgtest.OverlayRoot): apt-get, dpkg and the maintainer scripts run for real, and this machine's
+own /usr, /etc and dpkg database stay as they were (the tests check it)."""
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
-from pkgtest import REPO, need_programs, need_root, shown
+from pkgtest import REPO, OverlayRoot, need_programs, need_root, shown
 
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 BIN = "/usr/bin/dockercfg"
@@ -50,19 +54,42 @@ def deb(tmp_path_factory) -> Path:
     return out / f"dockercfg_{VERSION}_all.deb"
 
 
+def dpkg_status() -> str:
+    return hashlib.sha256(Path("/var/lib/dpkg/status").read_bytes()).hexdigest()
+
+
 @pytest.fixture(scope="module")
-def installed(deb: Path):
+def root(deb: Path, tmp_path_factory):
+    """The namespace with the .deb installed; removed again (and checked) at the end."""
     need_root()
-    proc = run(
-        ["apt-get", "install", "-y", "-q", "--no-install-recommends", str(deb)],
-        env={"DEBIAN_FRONTEND": "noninteractive"},
-        timeout=600,
-    )
-    assert proc.returncode == 0, shown(proc)
-    yield Path(BIN)
-    # Leave the machine as it was: an installed copy would shadow the checkout for every
-    # Python that sees Debian's dist-packages (e.g. a --system-site-packages venv).
-    run(["apt-get", "remove", "-y", "-q", "dockercfg"], env={"DEBIAN_FRONTEND": "noninteractive"})
+    need_programs("unshare", "nsenter", "apt-get")
+    status = dpkg_status()
+    root = OverlayRoot(tmp_path_factory.mktemp("overlay"))
+    apt = {**CLEAN_ENV, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        installing = ["apt-get", "install", "-y", "-q", "--no-install-recommends", str(deb)]
+        proc = root.run(installing, env=apt, timeout=600)
+        assert proc.returncode == 0, shown(proc)
+        root.status_before = status
+        yield root
+        proc = root.run(["apt-get", "remove", "-y", "-q", "dockercfg"], env=apt, timeout=300)
+        assert proc.returncode == 0, shown(proc)
+        left = [path for path in FILES if root.exists(path)]
+        assert left == [], f"apt-get remove left {left}"
+        state = root.run(["dpkg-query", "-W", "-f=${db:Status-Status}", "dockercfg"]).stdout
+        assert state in ("", "not-installed", "config-files"), state
+    finally:
+        root.close()
+    assert dpkg_status() == status, "this machine's dpkg database changed"
+
+
+@pytest.fixture(scope="module")
+def installed(root: OverlayRoot) -> Path:
+    return Path(BIN)
+
+
+def in_root(root: OverlayRoot, cmd, *, env=None) -> subprocess.CompletedProcess:
+    return root.run(cmd, env={**CLEAN_ENV, **(env or {})})
 
 
 def test_deb_depends_on_debians_own_python_libraries(deb: Path):
@@ -80,57 +107,64 @@ def test_deb_depends_on_debians_own_python_libraries(deb: Path):
         assert f".{path}" in listing, listing
 
 
-def test_installed_version(installed: Path):
-    proc = run([str(installed), "--version"])
+def test_installed_version(root: OverlayRoot, installed: Path):
+    proc = in_root(root, [installed, "--version"])
     assert proc.returncode == 0 and proc.stdout.strip() == f"dockercfg {VERSION}", shown(proc)
     for path in FILES:
-        assert Path(path).exists(), path
+        assert root.exists(path), path
     # the system python, not a venv
-    assert Path(BIN).read_text().splitlines()[0] == "#!/usr/bin/python3"
+    assert root.read_bytes(BIN).decode().splitlines()[0] == "#!/usr/bin/python3"
 
 
-def test_installed_validate(installed: Path, tmp_path: Path):
+def test_the_install_stays_in_its_namespace(root: OverlayRoot):
+    assert root.exists(BIN) and not Path(FILES[-1]).exists()
+    assert dpkg_status() == root.status_before, "this machine's dpkg database changed"
+    inside = root.run(["dpkg-query", "-W", "-f=${Version}", "dockercfg"])
+    assert inside.stdout == VERSION, shown(inside)
+
+
+def test_installed_validate(root: OverlayRoot, installed: Path, tmp_path: Path):
     good = tmp_path / "good.json"
     good.write_text('{"insecure-registries": ["registry.lab:5000"]}\n')
-    proc = run([str(installed), "validate", str(good), "--json"])
+    proc = in_root(root, [installed, "validate", good, "--json"])
     assert proc.returncode == 0, shown(proc)
     assert json.loads(proc.stdout)["error"] is None
 
     bad = tmp_path / "bad.json"
     bad.write_text('{"registry-mirror": ["https://m.lab"]}\n')
-    proc = run([str(installed), "validate", str(bad)])
+    proc = in_root(root, [installed, "validate", bad])
     assert proc.returncode == 1, shown(proc)
     assert "registry-mirrors" in proc.stdout + proc.stderr, shown(proc)
 
 
-def test_installed_add_insecure_dry_run(installed: Path, tmp_path: Path):
+def test_installed_add_insecure_dry_run(root: OverlayRoot, installed: Path, tmp_path: Path):
     (tmp_path / "etc/docker").mkdir(parents=True)
     cmd = [str(installed), "--root", str(tmp_path), "add-insecure", "registry.lab:5000"]
-    proc = run([*cmd, "--dry-run", "--json"])
+    proc = in_root(root, [*cmd, "--dry-run", "--json"])
     assert proc.returncode == 0, shown(proc)
     result = json.loads(proc.stdout)
     assert result["changed"] is True and '"registry.lab:5000"' in result["diff"]
     assert not (tmp_path / "etc/docker/daemon.json").exists()
 
 
-def test_installed_man_page_is_the_clis_help(installed: Path):
-    page = gzip.decompress(Path(FILES[1]).read_bytes()).decode()
+def test_installed_man_page_is_the_clis_help(root: OverlayRoot, installed: Path):
+    page = gzip.decompress(root.read_bytes(FILES[1])).decode()
     assert page.startswith(".TH DOCKERCFG 1")
-    help_text = run([str(installed), "--help"]).stdout
+    help_text = in_root(root, [installed, "--help"]).stdout
     for command in ("add-insecure", "remove-mirror", "validate", "rollback"):
         assert command in help_text and f'.SS "{command.replace("-", chr(92) + "-")}"' in page
-    if os.path.exists("/usr/bin/man"):
-        rendered = run(["man", "-l", FILES[1]], env={"MANWIDTH": "100"})
+    if root.exists("/usr/bin/man"):
+        rendered = in_root(root, ["man", "-l", FILES[1]], env={"MANWIDTH": "100"})
         assert rendered.returncode == 0 and "add-insecure" in rendered.stdout, shown(rendered)
 
 
-def test_installed_bash_completion_completes(installed: Path):
+def test_installed_bash_completion_completes(root: OverlayRoot, installed: Path):
     script = (
         f"source {FILES[2]}; COMP_WORDS=(dockercfg add-); COMP_CWORD=1; "
         '_dockercfg_completion dockercfg; printf "%s\\n" "${COMPREPLY[@]}"; '
         "COMPREPLY=(); COMP_WORDS=(dockercfg add-insecure --dr); COMP_CWORD=2; "
         '_dockercfg_completion dockercfg; printf "%s\\n" "${COMPREPLY[@]}"'
     )
-    proc = run(["bash", "-c", script])
+    proc = in_root(root, ["bash", "-c", script])
     assert proc.returncode == 0, shown(proc)
     assert proc.stdout.split() == ["add-insecure", "add-mirror", "--dry-run"], shown(proc)
