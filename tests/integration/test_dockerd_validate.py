@@ -5,6 +5,8 @@ insecure-registry values that its real start rejects."""
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 from hostsetup import DOCKERD, DOCKERD_26
@@ -36,6 +38,32 @@ def test_a_file_dockerd_rejects_carries_dockerds_own_words(dockerd26):
     assert "invalid max concurrent downloads: -1" in found.message, found
     assert found.hint == f"reported by {dockerd26} --validate"
     assert "dockercfg-validate-" not in found.message  # the temp path is not shown
+
+
+def test_the_file_dockerd_reads_is_a_private_copy_that_is_removed(dockerd26):
+    scratch = Path(tempfile.gettempdir())
+    before = set(scratch.glob("dockercfg-validate-*"))
+    assert dockerd_validate(b"{}\n", dockerd=dockerd26, version=V26) is None
+    assert set(scratch.glob("dockercfg-validate-*")) == before
+
+
+def test_an_unknown_key_is_named_in_dockerds_words_with_the_real_path(dockerd26):
+    found = dockerd_validate(b'{"bogus": 1}', dockerd=dockerd26, version=V26,
+                             source="/etc/docker/daemon.json")  # fmt: skip
+    assert found is not None and found.code == "dockerd-validate" and found.is_error, found
+    assert found.message == (
+        "unable to configure the Docker daemon with file /etc/docker/daemon.json:"
+        " the following directives don't match any configuration option: bogus"
+    ), found.message
+
+
+def test_the_units_flags_are_checked_against_the_file(dockerd26):
+    """As the unit starts it: a flag the file sets too is dockerd's conflict error."""
+    data = b'{"hosts": ["unix:///run/x.sock"]}\n'
+    assert dockerd_validate(data, dockerd=dockerd26, version=V26) is None
+    found = dockerd_validate(data, dockerd=dockerd26, version=V26, extra_flags=["-H", "fd://"])
+    assert found is not None and found.is_error, found
+    assert "specified both as a flag and in the configuration file" in found.message, found
 
 
 def test_the_version_is_asked_when_not_given(dockerd26):
