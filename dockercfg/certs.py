@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from dockercfg import filelock, safefile
+from dockercfg import filelock, ownership, safefile
 from dockercfg.engines.base import FileChange
 from dockercfg.errors import ConfigInvalid, EnvironmentProblem, UsageError
+from dockercfg.invoker import invoker
 from dockercfg.x509 import BadCertificate, Certificate, parse_der, pem_blocks
 
 CA_FILE = "ca.crt"
@@ -36,22 +37,19 @@ ROOTFUL_CERTS_D = "/etc/docker/certs.d"
 SNAP_CERTS_D = "/var/snap/docker/current/etc/docker/certs.d"
 
 
-def certs_dir(target: str, root: Path, env: dict[str, str] | None = None) -> tuple[Path, str]:
+def certs_dir(target: str, root: Path) -> tuple[Path, str]:
     """(path inside --root, path as the host sees it) of the certs.d the target's dockerd reads.
 
     Rootless dockerd uses $XDG_CONFIG_HOME/docker/certs.d (else ~/.config/...), snap its own
-    tree, Desktop ~/.docker/certs.d; every other target the rootful /etc/docker/certs.d.
+    tree, Desktop ~/.docker/certs.d; every other target the rootful /etc/docker/certs.d. The
+    home and XDG_CONFIG_HOME are the invoking user's, also under sudo (dockercfg.invoker).
     """
-    env = os.environ if env is None else env
-    home = env.get("HOME") or os.path.expanduser("~")
     if target == "rootless":
-        config = env.get("XDG_CONFIG_HOME", "")
-        base = config if os.path.isabs(config) else os.path.join(home, ".config")
-        shown = os.path.join(base, "docker", "certs.d")
+        shown = os.path.join(invoker(root).config_home, "docker", "certs.d")
     elif target == "snap":
         shown = SNAP_CERTS_D
     elif target == "desktop":
-        shown = os.path.join(home, ".docker", "certs.d")
+        shown = os.path.join(invoker(root).home, ".docker", "certs.d")
     else:
         shown = ROOTFUL_CERTS_D
     inside = Path(shown) if root == Path("/") else root / shown.lstrip("/")
@@ -216,10 +214,10 @@ def _make_dirs(directory: Path) -> list[Path]:
     made = []
     for path in reversed(missing):
         try:
-            os.mkdir(path, DIR_MODE)
-            os.chmod(path, DIR_MODE)  # whatever the umask: dockerd and people read it
-        except FileExistsError:
-            continue
+            # exactly 0755 whatever the umask (dockerd and people read it); in a user's tree,
+            # theirs (ownership.inherited_owner)
+            if not ownership.make_dir(path, DIR_MODE):
+                continue
         except OSError as err:
             for done in reversed(made):
                 _rmdir_quietly(done)
@@ -247,7 +245,14 @@ def _prepare_private(path: Path) -> None:
         if path.exists():
             os.chmod(path, KEY_MODE)
         else:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, KEY_MODE))
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(path, flags, KEY_MODE)
+            try:
+                owner = ownership.inherited_owner(path.parent)
+                if owner is not None:  # a user's key stays theirs after sudo
+                    os.fchown(fd, *owner)
+            finally:
+                os.close(fd)
     except OSError as err:
         raise _os_problem(f"write {path}", err) from None
 

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from dockercfg import hostfacts as facts
+from dockercfg import invoker
 from dockercfg.errors import EnvironmentProblem, UsageError
 from dockercfg.hostmodel import (
     JSON_TARGETS,
@@ -94,7 +95,7 @@ class _Detection:
                 self.evidence.append(f"dockerd pid {running.pid} is rootless (RootlessKit)")
                 return "rootless"
         kind = facts.os_kind(self.root)
-        home, why = facts.invoking_home(self.root)
+        home, why = invoker.invoking_home(self.root)
         candidates: list[tuple[str, str]] = []
         if kind in ("darwin", "windows"):
             candidates.append(("desktop", f"{kind}: Docker Desktop"))
@@ -207,7 +208,8 @@ class _Detection:
                     f"cannot tell which Windows user runs Docker Desktop: {why}; use --config"
                 )
         else:
-            home, why = facts.invoking_home(self.root)
+            user = invoker.invoker(self.root)
+            home, why = facts.inside(self.root, user.home), user.why
         self.evidence.append(why)
         path = home / ".docker/daemon.json"
         shown = str(path) if self.root == facts.LIVE else "/" + str(path.relative_to(self.root))
@@ -221,16 +223,19 @@ class _Detection:
         return host
 
     def _rootless(self) -> Host:
-        home, why = facts.invoking_home(self.root)
-        config_home = os.environ.get("XDG_CONFIG_HOME")
-        base = facts.inside(self.root, config_home) if config_home else home / ".config"
-        path = base / "docker/daemon.json"
+        user = invoker.invoker(self.root)
+        path = facts.inside(self.root, user.config_home) / "docker/daemon.json"
         shown = str(path) if self.root == facts.LIVE else "/" + str(path.relative_to(self.root))
-        self.evidence.append(f"rootless dockerd reads {shown} ({why})")
+        self.evidence.append(f"rootless dockerd reads {shown} ({user.why})")
         host = self._host("rootless", shown)
         host.config_path = path
-        runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.geteuid()}"
-        host.default_socket = f"{runtime}/docker.sock"
+        host.default_socket = f"{user.runtime_dir}/docker.sock"
+        running = self._running()
+        if running is not None and running.uid not in (0, user.uid):
+            self.evidence.append(
+                f"the running rootless dockerd (pid {running.pid}) belongs to uid {running.uid},"
+                f" not to {user.name} (uid {user.uid})"
+            )
         host.service_kind = "systemd-user" if self.root == facts.LIVE else "none"
         host.unit = "docker.service"
         return host

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dockercfg import recovery, targets, transaction
+from dockercfg import certs, filelock, invoker, recovery, targets, transaction
 from dockercfg.detect import Host, Options, detect
 from dockercfg.dockerd_checks import OWNED, normalized
 from dockercfg.engines.base import FileChange
@@ -56,12 +56,37 @@ def host_transaction(
         return
     book = recovery.journal_for(host)
     recovered: list[bool] = []
-    with transaction.locked(
-        book,
-        paths,
-        recover=lambda m: recovered.append(recovery.recover(opts, host, book, m, result)),
-    ):
-        yield detect(opts, want_service=True) if any(recovered) else host
+    made = _per_user_dirs(host)
+    try:
+        with transaction.locked(
+            book,
+            paths,
+            recover=lambda m: recovered.append(recovery.recover(opts, host, book, m, result)),
+        ):
+            yield detect(opts, want_service=True) if any(recovered) else host
+    finally:
+        if made and not host.config_path.exists():  # nothing written: leave no trace
+            with contextlib.suppress(OSError):
+                filelock.lock_path(host.config_path).unlink()
+            certs.remove_made_dirs(made)
+
+
+def _per_user_dirs(host: Host) -> list[Path]:
+    """A rootless or Desktop dockerd runs without a daemon.json, and often without
+    ~/.config/docker: its missing directories are created inside the user's home (theirs,
+    also under sudo); the ones made, outermost first. A system target's missing /etc/docker
+    stays an error: dockerd is not installed there."""
+    if host.target not in recovery.PER_USER_TARGETS:
+        return []
+    home = invoker.inside(host.root, invoker.invoker(host.root).home)
+    missing = []
+    parent = host.config_path.parent
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    if not missing or not (parent == home or home in parent.parents):
+        return []
+    return certs.make_dirs(missing[0])
 
 
 def run_plan(

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from dockercfg import safefile
+from dockercfg import ownership, safefile
 from dockercfg.errors import EnvironmentProblem, UsageError
 from dockercfg.fserrors import fault, os_problem
 
@@ -58,6 +58,7 @@ def lock(path: Path, timeout: float | None = None) -> Iterator[None]:
         if err.errno == errno.ELOOP:  # O_NOFOLLOW: root must not write through a planted link
             raise EnvironmentProblem(f"cannot lock {path}: {lp} is a symlink") from None
         raise os_problem(f"lock {path}", err) from None
+    _own_like_directory(fd, lp)
     try:
         _acquire(fd, path, timeout)
     except BaseException:
@@ -71,6 +72,18 @@ def lock(path: Path, timeout: float | None = None) -> Iterator[None]:
     finally:
         _set_holder(fd, "")  # a released lock must not name a pid that no longer holds it
         os.close(fd)  # closing the only descriptor releases the flock
+
+
+def _own_like_directory(fd: int, lp: Path) -> None:
+    """A lock root creates (or an older run left) in a user's directory becomes that user's, so
+    their own later run can take it (ownership.inherited_owner)."""
+    owner = ownership.inherited_owner(lp.parent)
+    if owner is None:
+        return
+    with contextlib.suppress(OSError):  # best effort: the lock works whoever owns it
+        st = os.fstat(fd)
+        if st.st_uid == 0 and st.st_nlink == 1:
+            os.fchown(fd, *owner)
 
 
 def _acquire(fd: int, path: Path, timeout: float) -> None:

@@ -249,18 +249,6 @@ def _read_bytes(path: Path) -> bytes:
 # Users, Docker Desktop, WSL, snap ---------------------------------------------------------------
 
 
-def invoking_home(root: Path) -> tuple[Path, str]:
-    """The home of the person who ran us: under sudo that is SUDO_USER's, not root's."""
-    user = os.environ.get("SUDO_USER")
-    if user and user != "root":
-        for line in (read_text(inside(root, "/etc/passwd")) or "").splitlines():
-            parts = line.split(":")
-            if len(parts) >= 6 and parts[0] == user:
-                return inside(root, parts[5]), f"sudo: using {user}'s home {parts[5]}"
-    home = os.environ.get("HOME") or "/root"
-    return inside(root, home), f"home {home}"
-
-
 def os_kind(root: Path) -> str:
     """'linux' | 'darwin' | 'windows' | 'wsl' (fixtures: a proc/version file under --root)."""
     if root == LIVE and platform.system() in ("Darwin", "Windows"):

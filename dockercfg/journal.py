@@ -7,9 +7,10 @@ transaction goes (written → applied → verified). Finishing moves the manifes
 `STATE/history/ID.json`, which is what `rollback` undoes. A manifest still pending at start means
 a run died in the middle: recovery completes or reverts it (dockercfg.recovery).
 
-STATE is /var/lib/dockercfg (inside --root when given), or $XDG_STATE_HOME/dockercfg (default
-~/.local/state/dockercfg) for per-user targets, or DOCKERCFG_STATE_DIR (without --root). The
-directory is 0700: manifests hold config bytes.
+STATE is /var/lib/dockercfg (inside --root when given), or the invoking user's
+$XDG_STATE_HOME/dockercfg (default ~/.local/state/dockercfg, theirs also under sudo) for per-user
+targets, or DOCKERCFG_STATE_DIR (without --root). The directory is 0700: manifests hold config
+bytes.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dockercfg import safefile
+from dockercfg import ownership, safefile
 from dockercfg.engines.base import FileChange
 from dockercfg.errors import EnvironmentProblem
+from dockercfg.invoker import Invoker, inside
 
 PENDING = "pending.json"
 HISTORY = "history"
@@ -45,16 +47,15 @@ ROLLING_BACK = "rolling-back"  # a failure or a signal: the old bytes are going 
 STATE_DIR_ENV = "DOCKERCFG_STATE_DIR"
 
 
-def state_dir(root: Path, home: Path | None = None) -> Path:
-    """Where journals live: under the invoking user's state dir for per-user targets.
-    DOCKERCFG_STATE_DIR=DIR puts them elsewhere (a read-only /var/lib, or a test's sandbox)."""
+def state_dir(root: Path, user: Invoker | None = None) -> Path:
+    """Where journals live: under the invoking user's state dir for per-user targets (`user`,
+    also under sudo: dockercfg.invoker). DOCKERCFG_STATE_DIR=DIR puts them elsewhere (a
+    read-only /var/lib, or a test's sandbox)."""
     override = os.environ.get(STATE_DIR_ENV)
     if override and root == Path("/"):  # under --root, the tree's own /var/lib is the host's
         return Path(override)
-    if home is not None:
-        xdg = os.environ.get("XDG_STATE_HOME")
-        base = Path(xdg) if xdg and os.geteuid() != 0 else home / ".local" / "state"
-        return base / "dockercfg"
+    if user is not None:
+        return inside(root, user.state_home) / "dockercfg"
     return root / "var" / "lib" / "dockercfg"
 
 
@@ -197,14 +198,25 @@ class Journal:
         return self.dir / PENDING
 
     def ensure(self) -> None:
-        for d in (self.dir, self.dir / HISTORY):
+        """Create the state directory (0700) and its parents; in a user's tree they are that
+        user's, and a directory an older run under sudo left root-owned there is given back."""
+        missing = []
+        parent = self.dir.parent
+        while not parent.exists() and parent != parent.parent:
+            missing.append(parent)
+            parent = parent.parent
+        wanted = [(d, 0o755, False) for d in reversed(missing)]
+        wanted += [(self.dir, 0o700, True), (self.dir / HISTORY, 0o700, True)]
+        for d, mode, reclaim in wanted:
             try:
-                os.makedirs(d, 0o700, exist_ok=True)
+                ownership.make_dir(d, mode, reclaim=reclaim)
             except OSError as err:
                 raise EnvironmentProblem(
                     f"cannot create {d}: {os.strerror(err.errno or errno.EIO).lower()}"
                     + ("; this needs root: try again with sudo" if os.geteuid() != 0 else "")
                 ) from None
+        if not self.dir.is_dir() or self.dir.is_symlink():
+            raise EnvironmentProblem(f"cannot use {self.dir}: it is not a directory")
 
     def lock_anchor(self) -> Path:
         """The path whose lock serialises transactions on this host."""

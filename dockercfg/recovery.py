@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import time
 
-from dockercfg import hostfacts, journal, targets, transaction
+from dockercfg import journal, targets, transaction
 from dockercfg.detect import Host, Options, detect
 from dockercfg.dockerd_checks import OWNED
 from dockercfg.errors import DockercfgError
+from dockercfg.invoker import invoker
 from dockercfg.result import Result
 
 PER_USER_TARGETS = ("rootless", "desktop")
@@ -28,8 +29,8 @@ _JOURNALS: dict = {}
 def journal_for(host: Host) -> journal.Journal:
     """The host's journal: /var/lib/dockercfg inside --root, or the invoking user's state dir
     for a per-user dockerd (rootless, Desktop)."""
-    home = hostfacts.invoking_home(host.root)[0] if host.target in PER_USER_TARGETS else None
-    directory = journal.state_dir(host.root, home)
+    user = invoker(host.root) if host.target in PER_USER_TARGETS else None
+    directory = journal.state_dir(host.root, user)
     # One object per directory: it carries the running transaction's locks.
     return _JOURNALS.setdefault(directory, journal.Journal(directory))
 

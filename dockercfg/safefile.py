@@ -24,6 +24,7 @@ from typing import Callable
 
 from dockercfg.errors import EnvironmentProblem
 from dockercfg.fserrors import FAULT_ENV, describe_os_error, fault, not_regular, os_problem
+from dockercfg.ownership import inherited_owner, make_dir
 
 TMP_MARK = ".dockercfg-tmp-"
 BACKUP_DIR = ".dockercfg-backups"
@@ -261,8 +262,9 @@ def _copy_metadata(
     new_owner: tuple[int, int] | None = None,
 ) -> None:
     if like is None:  # a new file: world-readable like the daemon.json packages ship
-        if new_owner is not None and os.geteuid() == 0:
-            os.fchown(fd, *new_owner)  # a per-user file stays its user's after sudo
+        owner = new_owner or inherited_owner(target.parent)
+        if owner is not None and os.geteuid() == 0:
+            os.fchown(fd, *owner)  # a per-user file stays its user's after sudo
         os.fchmod(fd, NEW_FILE_MODE if new_mode is None else new_mode)
         return
     have = os.fstat(fd)
@@ -340,10 +342,7 @@ def backup(path: Path, keep: int = 10) -> Path | None:
         raise os_problem(f"back up {path}", err) from None
     directory = backup_dir(path)
     try:
-        os.mkdir(directory, 0o700)
-        os.chmod(directory, 0o700)  # exactly 0700, whatever the umask
-    except FileExistsError:
-        pass
+        make_dir(directory, 0o700, reclaim=True)  # exactly 0700: backups hold private config
     except OSError as err:
         raise os_problem(f"back up {path} into {directory}", err) from None
     if directory.is_symlink() or not directory.is_dir():  # backups hold root's config

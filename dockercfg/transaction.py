@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dockercfg import filelock, journal, safefile
+from dockercfg import filelock, journal, ownership, safefile
 from dockercfg.engines.base import Applier, FileChange
 from dockercfg.errors import ApplyFailed, DockercfgError, EnvironmentProblem, Interrupted
 from dockercfg.fserrors import fault
@@ -153,7 +153,7 @@ def hold_host_lock(book: journal.Journal) -> None:
 
 def _write(change: FileChange) -> Path | None:
     for directory in change.missing_dirs():  # e.g. certs.d/HOST:PORT/ for a new registry
-        directory.mkdir(0o755)
+        ownership.make_dir(directory, 0o755)  # in a user's tree: theirs
     backup = safefile.backup(change.path)
     if change.after is None:
         safefile.remove(change.path)

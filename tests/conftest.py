@@ -50,6 +50,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="dockercfg-tests-"))
     os.environ.setdefault("DOCKERCFG_CACHE_DIR", str(scratch / "cache"))
     os.environ.setdefault("DOCKERCFG_STATE_DIR", str(scratch / "state"))
+    # `sudo tests/run` elevates the suite, not the dockercfg runs inside it: a test that means
+    # an invoking user sets these itself (or runs the real sudo).
+    for name in ("SUDO_UID", "SUDO_GID", "SUDO_USER", "SUDO_COMMAND", "PKEXEC_UID", "DOAS_USER"):
+        os.environ.pop(name, None)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -8,7 +8,6 @@ CA certificates go to `/etc/containers/certs.d/<host[:port]>/ca.crt`, read on ev
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +35,19 @@ def is_v1(doc: Any) -> bool:
 
 def user_files(root: Path) -> list[Path]:
     """Rootless users' registries.conf, each of which replaces the system file for that user."""
+    from dockercfg.errors import EnvironmentProblem
+    from dockercfg.invoker import invoker
+
     users = []
-    sudo = os.environ.get("SUDO_USER")
     home = common.inside(root, "/home")
     if home.is_dir():
         users = [p / ".config/containers/registries.conf" for p in sorted(home.iterdir())]
-    if sudo:
-        users.append(common.inside(root, f"/home/{sudo}/.config/containers/registries.conf"))
+    try:  # the invoking user's own (under sudo too), wherever their home is
+        mine = invoker(root)
+        if mine.uid != 0:
+            users.append(common.inside(root, mine.config_home) / "containers/registries.conf")
+    except EnvironmentProblem:
+        pass
     return list(dict.fromkeys(p for p in users if p.is_file()))
 
 

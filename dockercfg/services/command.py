@@ -355,11 +355,14 @@ def systemd_user(host: object = None, user: str | None = None) -> CommandService
     """Rootless dockerd: the user's docker.service (ExecReload sends SIGHUP).
 
     `user` reaches that user's manager from root (`--machine=USER@.host`); run as root under sudo
-    it defaults to SUDO_USER, whose rootless dockerd detection chose.
+    (pkexec, doas) it defaults to the invoking user, whose rootless dockerd detection chose.
     """
+    from dockercfg.invoker import invoker
+
     root = _root(host)
-    if user is None and os.geteuid() == 0 and os.environ.get("SUDO_USER", "root") != "root":
-        user = os.environ["SUDO_USER"]
+    if user is None and os.geteuid() == 0:
+        found = invoker(root)
+        user = found.name if found.via else None
     prefix = ["systemctl", "--user"] + ([f"--machine={user}@.host"] if user else [])
     who = f"{user}'s" if user else "this user's"
     return CommandService(

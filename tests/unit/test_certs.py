@@ -139,9 +139,13 @@ def test_client_pair_refusals(pki, tmp_path):
         ("rootless", {"HOME": "/h", "XDG_CONFIG_HOME": "rel"}, "/h/.config/docker/certs.d"),
     ],
 )  # fmt: skip
-def test_certs_dir_per_target(target, env, expected):
-    assert certs.certs_dir(target, Path("/"), env) == (Path(expected), expected)
-    inside, shown = certs.certs_dir(target, Path("/mnt/img"), env)
+def test_certs_dir_per_target(target, env, expected, monkeypatch):
+    for name in ("XDG_CONFIG_HOME", "SUDO_UID", "SUDO_USER", "PKEXEC_UID", "DOAS_USER"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert certs.certs_dir(target, Path("/")) == (Path(expected), expected)
+    inside, shown = certs.certs_dir(target, Path("/mnt/img"))
     assert shown == expected and inside == Path("/mnt/img" + expected)
 
 

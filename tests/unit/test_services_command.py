@@ -150,7 +150,8 @@ def test_snap_restarts_with_snap_and_never_reloads(tmp_path):
 
 
 def test_systemd_user_uses_the_user_manager(tmp_path, monkeypatch):
-    monkeypatch.delenv("SUDO_USER", raising=False)
+    for name in ("SUDO_USER", "SUDO_UID", "PKEXEC_UID", "DOAS_USER"):
+        monkeypatch.delenv(name, raising=False)
     service = cmd.systemd_user(tmp_path)
     assert service.restart_argv == ["systemctl", "--user", "restart", "docker.service"]
     assert service.reload_argv == ["systemctl", "--user", "reload", "docker.service"]
@@ -165,7 +166,14 @@ def test_systemd_user_uses_the_user_manager(tmp_path, monkeypatch):
 
 def test_systemd_user_under_sudo_reaches_the_invoking_users_manager(tmp_path, monkeypatch):
     require_root("SUDO_USER only counts for root")
+    (tmp_path / "etc").mkdir(exist_ok=True)
+    (tmp_path / "etc/passwd").write_text("bob:x:1000:1000::/home/bob:/bin/sh\n")
     monkeypatch.setenv("SUDO_USER", "bob")
+    monkeypatch.setenv("SUDO_UID", "1000")
+    assert "--machine=bob@.host" in cmd.systemd_user(tmp_path).restart_argv
+    monkeypatch.delenv("SUDO_USER")
+    monkeypatch.delenv("SUDO_UID")
+    monkeypatch.setenv("DOAS_USER", "bob")  # doas says only the name
     assert "--machine=bob@.host" in cmd.systemd_user(tmp_path).restart_argv
 
 
