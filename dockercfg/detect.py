@@ -14,7 +14,6 @@ from dockercfg import hostfacts as facts
 from dockercfg import invoker
 from dockercfg.errors import EnvironmentProblem, UsageError
 from dockercfg.hostmodel import (
-    JSON_TARGETS,
     FlagSource,
     Host,
     Options,
@@ -24,7 +23,7 @@ from dockercfg.hostmodel import (
 from dockercfg.versions import format_version, parse_version
 
 # Host, Options and FlagSource are defined in hostmodel.py; commands import them from here.
-__all__ = ["JSON_TARGETS", "FlagSource", "Host", "Options", "detect", "flag_value"]
+__all__ = ["FlagSource", "Host", "Options", "detect", "flag_value"]
 
 TARGETS = ("auto", "daemon-json", "docker-opts", "sysconfig", "desktop", "rootless", "snap")
 DAEMON_JSON = "/etc/docker/daemon.json"

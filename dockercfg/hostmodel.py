@@ -12,8 +12,6 @@ from pathlib import Path
 from dockercfg import hostfacts as facts
 from dockercfg.versions import Version, format_version, parse_version
 
-JSON_TARGETS = ("daemon-json", "desktop", "rootless", "snap")
-
 
 @dataclass
 class Options:
@@ -82,10 +80,6 @@ class Host:
         ]
         default = listen[0][len("unix://") :] if listen else self.default_socket or DEFAULT_SOCKET
         return socket_path(default=default)
-
-    @property
-    def is_json(self) -> bool:
-        return self.target in JSON_TARGETS
 
     def flags(self) -> list[str]:
         """Every dockerd flag in force, from all sources (for flag/file conflict checks)."""

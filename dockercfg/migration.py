@@ -15,7 +15,7 @@ from dockercfg.result import Result
 
 def migration_source(host: Host) -> FlagSource | None:
     """The DOCKER_OPTS/OPTIONS file whose registry flags a migration moves (None: none)."""
-    if not host.is_json:
+    if targets.for_host(host).holds_flags:
         raise UsageError("--migrate moves flags into daemon.json: use it with a daemon.json target")
     return next((s for s in host.flag_sources if s.file is not None), None)
 
@@ -90,33 +90,6 @@ def migrate(opts: Options, apply: str = "auto", dry_run: bool = False) -> Result
     return result
 
 
-# Keys dockerd accepts and then silently ignores, and the key that does the job.
-SINGULAR_KEYS = {"insecure-registry": OWNED[0], "registry-mirror": OWNED[1]}
-
-
-def _fixed_json(doc, result: Result):
-    """daemon.json: move values under the ignored singular keys into the plural ones."""
-    from dockercfg.model import InvalidValue
-
-    for singular, plural in SINGULAR_KEYS.items():
-        if singular not in doc.value:
-            continue
-        raw = doc.value[singular]
-        values = [raw] if isinstance(raw, str) else raw
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise UsageError(f'"{singular}" is not a list of strings; fix it by hand')
-        try:
-            wanted = [normalized(plural, v, strict=True) for v in values]
-        except InvalidValue as err:
-            raise UsageError(f'"{singular}": {err.message}; fix it by hand') from None
-        merged = changed_list(doc.get_list(plural), True, wanted, plural)
-        if merged is not None:
-            doc = doc.with_list(plural, merged)
-        doc = doc.without(singular)
-        result.warnings.append(f'moved "{singular}" (ignored by dockerd) into "{plural}"')
-    return doc
-
-
 def fix(opts: Options, apply: str = "auto", dry_run: bool = False) -> Result:
     """`dockercfg fix`: rewrite what dockerd ignores or refuses into what it understands:
     `--insecure-registries=a,b` and comma lists in DOCKER_OPTS/OPTIONS as repeated flags, and
@@ -127,7 +100,7 @@ def fix(opts: Options, apply: str = "auto", dry_run: bool = False) -> Result:
     with host_transaction(opts, host, [host.config_path], result, dry_run) as host:
         before = safefile.read_bytes(host.config_path)
         doc = targets.load(host, before or b"")
-        fixed = _fixed_json(doc, result) if host.is_json else doc.fix_common_mistakes()
+        fixed = doc.fix_common_mistakes()
         result.warnings += fixed.warnings
         if fixed.render() == doc.render():
             return result

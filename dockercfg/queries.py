@@ -19,43 +19,33 @@ from dockercfg.targets.daemon_json import INSECURE_KEY, MIRRORS_KEY
 def validate_file(opts: Options, path: str | None) -> Result:
     """`dockercfg validate [FILE]`: every problem at once; exit 1 when any is an error."""
     from dockercfg.conflicts import find_conflicts, flag_settings
-    from dockercfg.validate import dockerd_validate, validate_bytes
 
     host = detect(opts, want_service=False)
-    target = Path(path) if path else host.config_path
+    file = Path(path) if path else host.config_path
     shown = path or host.shown_path
     result = Result(command="validate", target=host.target, file=shown)
     report_pending(host, result)
-    data = safefile.read_bytes(target)
+    data = safefile.read_bytes(file)
     if data is None:
         if path:
             raise UsageError(f"{shown}: no such file")
         result.warnings.append(f"{shown} does not exist: dockerd uses its defaults")
         return result
-    if host.is_json or path:
-        version = host.dockerd_version or newest_version()
-        problems = validate_bytes(data, source=shown, version=version)
-        if not path and not any(p.code == "syntax" for p in problems):
-            doc = targets.load(host, data)
-            config, flags, source = effective_settings(host, doc)
-            problems += find_conflicts(
-                config, flag_settings(flags), file=shown, source=source, version=version
-            )
-        if not any(p.is_error for p in problems):
-            found = dockerd_validate(data, version=host.dockerd_version, source=shown)
-            if found:
-                problems.append(found)
-    else:
-        doc = targets.load(host, data)
-        config, flags, source = effective_settings(host, doc)
-        problems = list(doc.problems)
+    # FILE given: judged as a daemon.json, on its own (no flags come with it).
+    target = targets.TARGETS["daemon-json"](host) if path else targets.for_host(host)
+    version = host.dockerd_version or newest_version()
+    problems = target.file_problems(data, shown)
+    if not path and not any(p.code == "syntax" for p in problems):
+        doc = target.read(data)
+        config, flags, source = target.settings(doc)
+        problems += list(doc.problems)
         problems += find_conflicts(
-            config,
-            flag_settings(flags),
-            file="/etc/docker/daemon.json",
-            source=source,
-            version=host.dockerd_version or newest_version(),
+            config, flag_settings(flags), file=target.json_shown, source=source, version=version
         )
+    if not any(p.is_error for p in problems):
+        found = target.dockerd_problem(data, shown)
+        if found:
+            problems.append(found)
     result.problems = problems
     version = host.dockerd_version
     result.data["docker_version"] = ".".join(map(str, version)) if version else None
@@ -88,7 +78,7 @@ def show(opts: Options) -> Result:
     doc = targets.load(host, safefile.read_bytes(host.config_path) or b"")
     config, flags, where = effective_settings(host, doc)
     flag_values = flag_settings(flags)
-    json_file = host.shown_path if host.is_json else "/etc/docker/daemon.json"
+    json_file = targets.for_host(host).json_shown
     entries: dict[str, list[dict[str, str]]] = {}
     for out_key, key in (("insecure_registries", INSECURE_KEY), ("registry_mirrors", MIRRORS_KEY)):
         listed = [

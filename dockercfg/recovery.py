@@ -78,7 +78,7 @@ def recover(
         said += f"; left alone, as it was changed since: {', '.join(foreign)}"
     outcome = {"id": manifest.id, "outcome": "reverted", "restored": [e.shown for e in back]}
     if back and manifest.phase != journal.WRITING and "dockerd" in manifest.engines:
-        restart = len(manifest.entries) > 1 or not host.is_json  # flags moved: read at start
+        restart = len(manifest.entries) > 1 or targets.for_host(host).holds_flags  # flags: at start
         said += "; " + _reapply(detect(opts, want_service=True), result, restart)
     result.warnings.append(said)
     result.data["recovered"] = outcome

@@ -36,7 +36,9 @@ def expected_for(host: Host, doc):
 
 def choose_mode(host: Host, apply: str, keys: list[str], service, expected, result: Result) -> str:
     """reload when every changed key reloads on SIGHUP and the service can do it; else restart."""
-    if not host.is_json:
+    from dockercfg import targets
+
+    if targets.for_host(host).holds_flags:
         if apply == "reload":
             raise UsageError(
                 f"{host.variable} flags are read only when dockerd starts: use --apply restart"
@@ -152,8 +154,7 @@ class DockerApplier:
         self.expected: dict[str, object] = {}
 
     def _service(self, result: Result):
-        from dockercfg.services import SignalService, for_host
-        from dockercfg.services.command import DESKTOP_CLICK
+        from dockercfg.services import for_host
 
         if self.apply_mode == "none":
             return None
@@ -165,10 +166,11 @@ class DockerApplier:
                 else "no running dockerd was found; the change takes effect when dockerd starts"
             )
             return None
-        if getattr(service, "can_restart", True) is False and not isinstance(
-            service, SignalService
-        ):  # Docker Desktop: its VM is restarted from its own menu
-            result.warnings.append(f"{service.name} cannot be restarted from here: {DESKTOP_CLICK}")
+        if not service.can_restart and not service.can_reload():
+            # Docker Desktop before 4.37: its VM is restarted from its own menu
+            result.warnings.append(
+                f"{service.name} cannot be restarted from here: {service.restart_by_hand}"
+            )
             return None
         return service
 
@@ -200,9 +202,11 @@ class DockerApplier:
         expected = self.expected[phase] = expected_for(self.host, self.docs[phase])
         keys = self.keys if phase == "forward" else []
         mode = choose_mode(self.host, mode_asked, keys, service, expected, result)
-        if mode == "restart" and getattr(service, "can_restart", True) is False:
+        if mode == "restart" and not service.can_restart:
             # A dockerd with no service manager: only a reload (SIGHUP) is ours to do.
-            result.warnings.append(f"{service.name} cannot be restarted from here: restart it")
+            result.warnings.append(
+                f"{service.name} cannot be restarted from here: {service.restart_by_hand}"
+            )
             result.applied = self.done[phase] = "none"
             return "none"
         self.done[phase] = mode  # tried: a failed restart must still be undone

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any, Callable
+from typing import Callable
 
-from dockercfg.services.base import Service, ServiceError
+from dockercfg.services.base import Service, ServiceError, ServiceHost
 
 __all__ = ["Service", "ServiceError", "SignalService", "for_host"]
 
@@ -23,6 +23,7 @@ class SignalService:
         self.pid = pid
         self.name = f"signal (dockerd pid {pid}, no service manager)"
         self.can_restart = False
+        self.restart_by_hand = "restart it"
 
     def main_pid(self) -> int | None:
         return self.pid
@@ -44,49 +45,49 @@ class SignalService:
         )
 
 
-def _systemd(host: Any) -> Service:
+def _systemd(host: ServiceHost) -> Service:
     from dockercfg.services.systemd import connect
 
     return connect(host.unit or "docker.service")
 
 
-def _sysv(host: Any) -> Service:
+def _sysv(host: ServiceHost) -> Service:
     from dockercfg.services import command
 
     return command.sysv(host)
 
 
-def _upstart(host: Any) -> Service:
+def _upstart(host: ServiceHost) -> Service:
     from dockercfg.services import command
 
     return command.upstart(host)
 
 
-def _snap(host: Any) -> Service:
+def _snap(host: ServiceHost) -> Service:
     from dockercfg.services import command
 
     return command.snap(host)
 
 
-def _desktop(host: Any) -> Service:
+def _desktop(host: ServiceHost) -> Service:
     from dockercfg.services import command
 
     return command.desktop(host)
 
 
-def _systemd_user(host: Any) -> Service:
+def _systemd_user(host: ServiceHost) -> Service:
     from dockercfg.services import command
 
     return command.systemd_user(host)
 
 
-def _signal(host: Any) -> Service | None:
+def _signal(host: ServiceHost) -> Service | None:
     return SignalService(host.dockerd_pid) if host.dockerd_pid else None
 
 
 # Detected service kind -> factory. A new service manager adds its module and one line here.
 # The factories import their module on use: pydbus/gi load only when systemd is the manager.
-FACTORIES: dict[str, Callable[[Any], Service | None]] = {
+FACTORIES: dict[str, Callable[[ServiceHost], Service | None]] = {
     "systemd": _systemd,
     "sysv": _sysv,
     "upstart": _upstart,
@@ -97,9 +98,9 @@ FACTORIES: dict[str, Callable[[Any], Service | None]] = {
 }
 
 
-def for_host(host: Any) -> Service | None:
+def for_host(host: ServiceHost) -> Service | None:
     """The service that applies changes on a detected host, or None when nothing can."""
-    if getattr(host, "service", None) is not None:
+    if host.service is not None:
         return host.service
     factory = FACTORIES.get(host.service_kind)
     return factory(host) if factory is not None else None

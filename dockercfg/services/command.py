@@ -66,10 +66,12 @@ class CommandService:
         ready: Callable[[], bool] | None = None,
         watch_start: Callable[[], Callable[[], str | None]] | None = None,
         no_restart: str = "",
+        restart_by_hand: str = "restart it",
     ) -> None:
         """Arguments beyond the obvious ones:
 
-        restart_argv: None when no command can restart it (then `no_restart` is the error).
+        restart_argv: None when no command can restart it (then `no_restart` is the error, and
+            `restart_by_hand` says what to do instead).
         reload_argv: None: reload by SIGHUP to `pid_lookup()` if `reload_by_signal`, else a
             reload is a restart (`can_reload()` is False, so ops.py says "restart").
         start_argv: run instead of restart_argv when no dockerd runs (upstart refuses to restart
@@ -85,6 +87,7 @@ class CommandService:
         self.root = root
         self.reload_by_signal = reload_by_signal
         self.can_restart = restart_argv is not None
+        self.restart_by_hand = restart_by_hand
         self._pid_lookup = pid_lookup
         self._ready = ready
         self._watch_start = watch_start
@@ -348,6 +351,7 @@ def desktop(host: object = None) -> CommandService:
             "Docker Desktop cannot be restarted from the command line here (`docker desktop"
             f" restart` needs Desktop 4.37 or later): click {DESKTOP_CLICK}"
         ),
+        restart_by_hand=DESKTOP_CLICK,
     )
 
 

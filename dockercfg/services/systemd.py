@@ -44,6 +44,8 @@ def wait_for(check, timeout: float, what: str) -> None:
 class _SystemdBase:
     unit: str
     name: str
+    can_restart = True
+    restart_by_hand = ""
 
     def info(self) -> UnitInfo:
         raise NotImplementedError

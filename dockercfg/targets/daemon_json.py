@@ -11,12 +11,18 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dockercfg.errors import EnvironmentProblem
+from dockercfg.errors import EnvironmentProblem, UsageError
+from dockercfg.targets.owned import INSECURE_KEY, MIRRORS_KEY, changed_list, normalized
 
-INSECURE_KEY = "insecure-registries"
-MIRRORS_KEY = "registry-mirrors"
+if TYPE_CHECKING:
+    from dockercfg.hostmodel import Host
+    from dockercfg.problems import Problem
+
 OWNED_KEYS = (INSECURE_KEY, MIRRORS_KEY)
+# Keys dockerd accepts and then silently ignores, and the key that does the job.
+SINGULAR_KEYS = {"insecure-registry": INSECURE_KEY, "registry-mirror": MIRRORS_KEY}
 
 _WS = re.compile(r"[ \t\r\n]*")
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -43,6 +49,7 @@ class DaemonJson:
     close_brace: int = -1  # offset of the top-level "}" (-1: empty file)
     had_bom: bool = False
     warnings: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # the schema check finds them all
 
     def get_list(self, key: str) -> list[str] | None:
         """The list under key, or None when the key is absent (dockerd then keeps its old value)."""
@@ -76,6 +83,31 @@ class DaemonJson:
             else:
                 text = text[: members[0].key_start] + text[members[1].key_start :]
         return parse(self.path, text.encode("utf-8"))
+
+    def fix_common_mistakes(self) -> DaemonJson:
+        """Values under the ignored singular keys moved into the plural ones (noted first in
+        the new document's warnings)."""
+        from dockercfg.model import InvalidValue
+
+        doc, notes = self, []
+        for singular, plural in SINGULAR_KEYS.items():
+            if singular not in doc.value:
+                continue
+            raw = doc.value[singular]
+            values = [raw] if isinstance(raw, str) else raw
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise UsageError(f'"{singular}" is not a list of strings; fix it by hand')
+            try:
+                wanted = [normalized(plural, v, strict=True) for v in values]
+            except InvalidValue as err:
+                raise UsageError(f'"{singular}": {err.message}; fix it by hand') from None
+            merged = changed_list(doc.get_list(plural), True, wanted, plural)
+            if merged is not None:
+                doc = doc.with_list(plural, merged)
+            doc = doc.without(singular)
+            notes.append(f'moved "{singular}" (ignored by dockerd) into "{plural}"')
+        doc.warnings[:0] = notes
+        return doc
 
     def render(self) -> bytes:
         # Never write a BOM or an empty file: dockerd before 24.0 refuses both.
@@ -111,6 +143,33 @@ def parse(path: Path, data: bytes) -> DaemonJson:
     if not parsed.was_empty:
         doc.members, doc.close_brace = _scan_members(text)
     return doc
+
+
+class DaemonJsonTarget:
+    """daemon.json (system, rootless, snap, Docker Desktop): dockerd reloads it on SIGHUP."""
+
+    holds_flags = False
+
+    def __init__(self, host: Host) -> None:
+        self.host, self.name, self.json_shown = host, host.target, host.shown_path
+
+    def read(self, data: bytes, path: Path | None = None) -> DaemonJson:
+        return parse(path or self.host.config_path, data)
+
+    def settings(self, doc: DaemonJson) -> tuple[dict, list[str], str]:
+        sources = [s.where for s in self.host.flag_sources if s.argv]
+        return doc.value, self.host.flags(), "; ".join(sources) or "no flags"
+
+    def file_problems(self, data: bytes, shown: str) -> list[Problem]:
+        from dockercfg.validate import validate_bytes
+        from dockercfg.versions import NEWEST
+
+        return validate_bytes(data, source=shown, version=self.host.dockerd_version or NEWEST)
+
+    def dockerd_problem(self, data: bytes, shown: str | None = None) -> Problem | None:
+        from dockercfg.validate import dockerd_validate
+
+        return dockerd_validate(data, version=self.host.dockerd_version, source=shown)
 
 
 def _strict_edges(text: str) -> str:

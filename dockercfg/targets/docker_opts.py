@@ -16,19 +16,21 @@ INSECURE_REGISTRY when it is assigned (its purpose), else in OPTIONS.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections import namedtuple
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dockercfg.errors import EnvironmentProblem
 from dockercfg.formats import sh_assign
 from dockercfg.formats import shellvars as sv
 from dockercfg.problems import ERROR, WARNING, Problem
+from dockercfg.targets.owned import INSECURE_KEY, MIRRORS_KEY
 
-INSECURE_KEY = "insecure-registries"
-MIRRORS_KEY = "registry-mirrors"
+if TYPE_CHECKING:
+    from dockercfg.hostmodel import Host
+
 FLAGS = {INSECURE_KEY: "--insecure-registry", MIRRORS_KEY: "--registry-mirror"}
 _BY_FLAG = {flag: key for key, flag in FLAGS.items()}
 _WRONG = {"--insecure-registries": INSECURE_KEY, "--registry-mirrors": MIRRORS_KEY}
@@ -80,6 +82,8 @@ class DockerOpts:
         self._require_editable()
         if self._crs():
             return self._apply(self._crs(), [_CR_NOTE]).with_list(key, items)
+        import difflib
+
         items, edits = list(items), []
         occs = [o for o in self._occs if o.key == key and not o.wrong]
         ops = difflib.SequenceMatcher(None, [o.value for o in occs], items, autojunk=False)
@@ -252,6 +256,36 @@ class DockerOpts:
         new._sh_checked = True
         new.warnings += notes
         return new
+
+
+class DockerOptsTarget:
+    """DOCKER_OPTS / OPTIONS: flags that dockerd reads only when it starts; the daemon.json it
+    also reads is /etc/docker/daemon.json (or the flags' --config-file)."""
+
+    holds_flags = True
+    json_shown = "/etc/docker/daemon.json"
+
+    def __init__(self, host: Host) -> None:
+        self.host, self.name = host, host.target
+
+    def read(self, data: bytes, path: Path | None = None) -> DockerOpts:
+        return parse(path or self.host.config_path, data, self.host.variable or "DOCKER_OPTS")
+
+    def settings(self, doc: DockerOpts) -> tuple[dict, list[str], str]:
+        from dockercfg import safefile
+        from dockercfg.targets.daemon_json import parse as parse_json
+
+        json_path, value = self.host.daemon_json, {}
+        data = safefile.read_bytes(json_path) if json_path is not None else None
+        if json_path is not None and data:
+            value = parse_json(json_path, data).value
+        return value, ["dockerd", *doc.flags], f"{self.host.variable} in {self.host.shown_path}"
+
+    def file_problems(self, data: bytes, shown: str) -> list[Problem]:
+        return []  # the flags' problems are the document's, found as it is read
+
+    def dockerd_problem(self, data: bytes, shown: str | None = None) -> Problem | None:
+        return None  # `dockerd --validate` checks a daemon.json, not flags
 
 
 def _quote(text: str, ctx: str) -> str:
