@@ -14,6 +14,11 @@ import typer
 from dockercfg import __version__
 from dockercfg.detect import Options
 
+ENGINE_HELP = (
+    "docker, containerd, podman, buildkit, k3s, rke2, or all (every engine found); repeat it or"
+    " use a comma list. Default: dockerd and the engines that pull for Kubernetes here"
+)
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,

@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import typer
 
-from dockercfg.app import State, app
+from dockercfg.app import ENGINE_HELP, State, app
 from dockercfg.app import run as _run
 
 # Global options work before or after the command name; main() moves them to the front.
@@ -39,12 +39,6 @@ MUTATIONS = (
     ("remove-mirror", "registry-mirrors", False, "URL...", MIRROR_HELP,
      "Stop using these registry mirrors."),
 )  # fmt: skip
-
-
-ENGINE_HELP = (
-    "docker (default), containerd, podman, buildkit, k3s, rke2, or all (every engine found);"
-    " repeat it or use a comma list"
-)
 
 
 def _register_mutation(name: str, key: str, add: bool, metavar: str, arg_help: str, doc: str):

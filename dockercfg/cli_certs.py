@@ -7,11 +7,11 @@ rather than Optional[str]: typer evaluates these annotations at runtime, also on
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from typing import Callable, List, Optional
 
 import typer
 
-from dockercfg.app import State, app
+from dockercfg.app import ENGINE_HELP, State, app
 from dockercfg.app import run as _run
 
 REGISTRY_HELP = "The registry as written in image names: host, host:port or [IPv6]:port"
@@ -42,6 +42,7 @@ def trust_ca(
         False, "--offline", help="Do not check the CA against the live server"
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Trust --from-server without asking"),
+    engine: Optional[List[str]] = typer.Option(None, "--engine", help=ENGINE_HELP),
 ) -> None:
     """Trust a registry's CA in certs.d: the secure alternative to add-insecure.
 
@@ -60,17 +61,19 @@ def trust_ca(
         offline=offline,
         yes=yes,
         confirm=_confirmer(),
+        engines=engine,
     )
 
 
 @app.command("untrust-ca")
 def untrust_ca(
     registry: str = typer.Argument(..., metavar="HOST[:PORT]", help=REGISTRY_HELP),
+    engine: Optional[List[str]] = typer.Option(None, "--engine", help=ENGINE_HELP),
 ) -> None:
     """Remove the CA and client pair trust-ca installed for a registry (backups are kept)."""
     from dockercfg import trust
 
-    _run("untrust-ca", trust.untrust_ca, registry)
+    _run("untrust-ca", trust.untrust_ca, registry, engines=engine)
 
 
 def _confirmer() -> Callable[[str], bool] | None:

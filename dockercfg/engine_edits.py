@@ -1,10 +1,15 @@
 """`--engine`: which engines a change is for, and their part of the one transaction.
 
-dockerd's part is planned by dockercfg.ops (daemon.json / DOCKER_OPTS); every other engine in
-dockercfg.engines.ENGINES plans its own files here, behind the Engine protocol. The default is
-`docker`: other engines' files change only when named (`--engine containerd,podman`) or with
-`--engine all` (every engine found on this host), so that an existing Kubernetes node or podman
-setup is never rewritten by surprise.
+dockerd's part is planned by dockercfg.ops (daemon.json / DOCKER_OPTS) or dockercfg.trust
+(certs.d); every other engine in dockercfg.engines.ENGINES plans its own files here, behind the
+Engine protocol.
+
+Without `--engine` (`auto`), a command is for dockerd and for every engine that pulls this
+node's Kubernetes images (k3s, rke2, and containerd when a kubelet uses its CRI plugin): a
+sysadmin who types `add-insecure` on a Kubernetes node expects the node to pull. Other engines
+found here (podman, BuildKit, a containerd that is only dockerd's runtime) change only when
+named or with `--engine all` (every engine found), so a plain Docker host is never rewritten —
+nor its containerd restarted — by surprise.
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dockercfg.engines.base import INSECURE, MIRRORS, Applier, FileChange, RegistryEdit
+from dockercfg.engines.base import Applier, FileChange, Found, RegistryEdit
 from dockercfg.errors import ConfigInvalid, UsageError
 from dockercfg.result import Result
 
 DOCKER = "docker"
+ALL = "all"
+AUTO = "auto"  # no --engine given
+NOT_FOUND = "skipped: not found on this host"
 
 
 def engine_names() -> list[str]:
@@ -26,15 +34,66 @@ def engine_names() -> list[str]:
 
 
 def parse_engines(raw: list[str] | None) -> list[str]:
-    """`--engine a,b --engine c` -> names; `all` -> every engine; unknown names are exit 2."""
-    wanted = [n.strip() for item in raw or [DOCKER] for n in item.split(",") if n.strip()]
+    """`--engine a,b --engine c` -> names; `all` -> ["all"]; none given -> ["auto"]; unknown
+    names are exit 2."""
+    wanted = [n.strip() for item in raw or [] for n in item.split(",") if n.strip()]
     known = engine_names()
-    if "all" in wanted:
-        return ["all"]
+    if ALL in wanted:
+        return [ALL]
     for name in wanted:
         if name not in known:
             raise UsageError(f"--engine {name!r} is not one of: {', '.join(known)}, all")
-    return list(dict.fromkeys(wanted)) or [DOCKER]
+    return list(dict.fromkeys(wanted)) or [AUTO]
+
+
+@dataclass
+class Selection:
+    """Which engines a command is for: dockerd or not, the other engines found (name -> Found),
+    and why each engine left out is left out."""
+
+    docker: bool
+    found: dict[str, Found] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    named: list[str] = field(default_factory=list)  # what --engine said (["auto"]: nothing)
+
+    @property
+    def explicit(self) -> bool:
+        return self.named != [AUTO]
+
+    def drop_docker(self, why: str) -> None:
+        self.docker = False
+        self.skipped[DOCKER] = f"skipped: {why}"
+
+
+def select(root: Path, names: list[str]) -> Selection:
+    """Resolve parsed `--engine` names against the engines found under `root`."""
+    from dockercfg.engines import ENGINES, find_all
+
+    found = find_all(root)
+    names = names or [AUTO]
+    sel = Selection(docker=names in ([ALL], [AUTO]) or DOCKER in names, named=list(names))
+    if not sel.docker:
+        sel.skipped[DOCKER] = "skipped: not asked (--engine)"
+    for name in ENGINES:
+        hit = found.get(name)
+        if names == [AUTO]:
+            if hit is None:
+                sel.skipped[name] = NOT_FOUND
+            elif hit.default is None:
+                sel.skipped[name] = (
+                    "skipped: found, but only engines that pull for Kubernetes are in the"
+                    f" default: --engine {name} changes it"
+                )
+            else:
+                sel.found[name] = hit
+        elif names == [ALL] or name in names:
+            if hit is None:
+                sel.skipped[name] = NOT_FOUND
+            else:
+                sel.found[name] = hit
+        else:
+            sel.skipped[name] = "skipped: not asked (--engine)"
+    return sel
 
 
 @dataclass
@@ -46,24 +105,15 @@ class EnginePlan:
     outcome: dict[str, str] = field(default_factory=dict)
 
 
-def plan_engines(
-    root: Path, names: list[str], key: str, mode: str, values: list[str], for_registry: str | None
-) -> EnginePlan:
-    """Plan every named engine other than dockerd (with `all`: every one found here)."""
-    from dockercfg.engines import ENGINES, find_all
+def plan_engines(sel: Selection, edit: RegistryEdit) -> EnginePlan:
+    """Plan every selected engine other than dockerd. Refuses (exit 1) when an engine would
+    refuse or ignore its files afterwards; nothing is written then."""
+    from dockercfg.engines import ENGINES
     from dockercfg.problems import Problem
 
-    found = find_all(root)
-    wanted = list(ENGINES) if names == ["all"] else [n for n in names if n != DOCKER]
     plan = EnginePlan()
-    edit = RegistryEdit({"insecure-registries": INSECURE}.get(key, MIRRORS), mode, values,
-                        for_registry)  # fmt: skip
     problems: list[Problem] = []
-    for name in wanted:
-        hit = found.get(name)
-        if hit is None:
-            plan.outcome[name] = "skipped: not found on this host"
-            continue
+    for name, hit in sel.found.items():
         engine = ENGINES[name]()
         changes = engine.plan(hit, [edit])
         if not changes:
@@ -81,8 +131,36 @@ def plan_engines(
     return plan
 
 
-def report(result: Result, outcome: dict[str, str]) -> None:
-    result.data["engines"] = outcome
-    for name, what in outcome.items():
-        if what.startswith("skipped"):
+def plan_locked(sel: Selection, edit: RegistryEdit, book=None) -> EnginePlan:
+    """plan_engines, read under the host-wide transaction lock when `book` is given (not for
+    --dry-run). Planned once before that lock too, whose first use creates the state directory:
+    refused input leaves no trace on the host."""
+    plan = plan_engines(sel, edit)
+    if book is None or not plan.changes:
+        return plan
+    from dockercfg import transaction
+
+    transaction.hold_host_lock(book)
+    return plan_engines(sel, edit)
+
+
+def report(result: Result, sel: Selection, plan: EnginePlan | None, docker: str | None) -> None:
+    """`data.engines`: every engine, changed / unchanged / skipped and why (dockerd's outcome
+    is `docker`). An engine named on the command line but missing here is also a warning."""
+    outcome: dict[str, str] = {}
+    if docker is not None:
+        outcome[DOCKER] = docker
+    outcome.update(plan.outcome if plan else {})
+    outcome.update(sel.skipped)
+    result.data["engines"] = {n: outcome[n] for n in engine_names() if n in outcome}
+    for name, what in sel.skipped.items():
+        if what == NOT_FOUND and name in sel.named:
             result.warnings.append(f"{name}: {what}")
+
+
+def applied(plan: EnginePlan | None, result: Result) -> None:
+    """`data.engines_applied`: how each changed engine took its files (restart, reload, none)."""
+    for applier in plan.appliers if plan else []:
+        done = getattr(applier, "applied", None)
+        if done is not None:
+            result.data.setdefault("engines_applied", {})[applier.name] = done

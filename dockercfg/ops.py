@@ -42,24 +42,29 @@ def edit_lists(
 ) -> Result:
     """Change the owned lists: `wanted` maps a key to ("add" | "remove" | "set", values).
     `engines` (see dockercfg.engine_edits) adds other engines' files to the same transaction."""
-    from dockercfg.engine_edits import DOCKER, plan_engines, report
+    from dockercfg import engine_edits
+    from dockercfg.engines.base import RegistryEdit
     from dockercfg.migration import migration_edits, migration_source
 
-    engines = engines or [DOCKER]
-    docker_on = DOCKER in engines or engines == ["all"]
-    if for_registry not in (None, "docker.io") and docker_on:
-        if engines != ["all"]:
+    sel = (
+        engine_edits.select(host.root, engines)
+        if engines
+        else engine_edits.Selection(docker=True, named=[engine_edits.DOCKER])
+    )
+    if for_registry not in (None, "docker.io") and sel.docker:
+        if engine_edits.DOCKER in sel.named or not sel.found:
             raise UsageError(MIRROR_FOR_OTHER)
-        docker_on = False
+        sel.drop_docker("dockerd mirrors only Docker Hub")
+    docker_on = sel.docker
     source = migration_source(host) if migrate else None
     paths = [host.config_path] + ([source.file] if source is not None else [])
     with host_transaction(opts, host, paths, result, dry_run) as host:
         other = None
-        if engines != [DOCKER]:
-            if not dry_run:  # other engines' files are read under the host-wide lock
-                transaction.hold_host_lock(recovery.journal_for(host))
+        if sel.found:
             ((key, (mode, values)),) = wanted.items()
-            other = plan_engines(host.root, engines, key, mode, values, for_registry)
+            edit = RegistryEdit(key, mode, values, for_registry)
+            book = None if dry_run else recovery.journal_for(host)
+            other = engine_edits.plan_locked(sel, edit, book)
         moved = migration_edits(host, result) if migrate and docker_on else []
         before = safefile.read_bytes(host.config_path)
         original = targets.load(host, before or b"")
@@ -76,10 +81,9 @@ def edit_lists(
         result.data["before"] = owned_lists(original)
         result.data["after"] = owned_lists(doc)
         docker_changed = doc.render() != original.render() or bool(moved)
-        if other is not None:
-            docker_said = "changed" if docker_changed else "unchanged"
-            report(result, {DOCKER: docker_said if docker_on else "skipped: not asked"}
-                   | other.outcome)  # fmt: skip
+        if engines is not None:
+            docker_said = ("changed" if docker_changed else "unchanged") if docker_on else None
+            engine_edits.report(result, sel, other, docker_said)
         others = other.changes if other else []
         if not docker_changed and not others:
             return result
@@ -97,11 +101,13 @@ def edit_lists(
             assert other is not None
             plan = transaction.Plan(result.command, others, other.appliers)
             transaction.commit(recovery.journal_for(host), plan, result)
+            engine_edits.applied(other, result)
             return result
         mode = "restart" if moved and apply in ("auto", "reload") else apply
         mode_of, added = wanted.get(INSECURE_KEY, ("", []))
         reach = added if mode_of in ("add", "set") else []
         run_plan(host, result.command, edits, mode, list(wanted), result, reach=reach, extra=other)
+        engine_edits.applied(other, result)
     return result
 
 

@@ -77,11 +77,18 @@ def _render_text(result, *, quiet: bool, verbose: bool, show_diff: bool) -> None
 
 
 def _render_change(result, verbose: bool) -> list[str]:
+    return _change_lines(result) + renderers.engine_lines(result.data)
+
+
+def _change_lines(result) -> list[str]:
+    files = result.file
+    if result.data.get("engines", {}).get("docker", "changed") != "changed":  # others only
+        files = ", ".join(f["path"] for f in result.data.get("files", [])) or files
     if not result.changed:
         return [f"no change: {result.file} already says so"]
     if result.data.get("dry_run"):
-        return [f"dry run: {result.file} would change as shown; nothing was written"]
-    lines = [f"changed {result.file}" + (f" (backup: {result.backup})" if result.backup else "")]
+        return [f"dry run: {files} would change as shown; nothing was written"]
+    lines = [f"changed {files}" + (f" (backup: {result.backup})" if result.backup else "")]
     if result.applied == "none":
         lines.append("not applied: the running dockerd still has its previous configuration")
     elif result.applied:

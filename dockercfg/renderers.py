@@ -25,3 +25,18 @@ def register(renderer: Renderer, *commands: str) -> None:
 def lookup(command: str) -> Renderer | None:
     """The renderer registered for `command`, or None (output.py then uses its own)."""
     return _TEXT.get(command)
+
+
+def engine_lines(data: dict) -> list[str]:
+    """One line per engine of `data.engines` (changed, unchanged, skipped and why) and how each
+    changed one took it; nothing when only dockerd was concerned and nothing else was found."""
+    engines = data.get("engines") or {}
+    applied = data.get("engines_applied") or {}
+    quiet = ("skipped: not found on this host", "skipped: not asked (--engine)")
+    if all(name == "docker" or what in quiet for name, what in engines.items()):
+        return []
+    lines = []
+    for name, what in engines.items():
+        how = f" ({applied[name]})" if name in applied else ""
+        lines.append(f"  {name}: {what}{how}")
+    return ["engines:", *lines]

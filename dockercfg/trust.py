@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from dockercfg import netprobe as net
 from dockercfg import registryhttp as rhttp
-from dockercfg import renderers, safefile
+from dockercfg import renderers, safefile, trust_engines
 from dockercfg.certs import (
     CA_FILE,
     CLIENT_CERT,
@@ -60,8 +60,13 @@ def trust_ca(
     offline: bool = False,
     yes: bool = False,
     confirm: Confirm | None = None,
+    engines: list[str] | None = None,
 ) -> Result:
-    """Install certs.d/REGISTRY/ca.crt (and client.cert/client.key) after checking them."""
+    """Install certs.d/REGISTRY/ca.crt (and client.cert/client.key) after checking them; with
+    `engines` (dockercfg.engine_edits), each engine's CA file too, in the same transaction."""
+    from dockercfg.engine_edits import parse_engines
+
+    names = parse_engines(engines)
     ep = net.parse_endpoint(registry)
     if ca and from_server:
         raise UsageError("give either --ca FILE or --from-server, not both")
@@ -104,14 +109,16 @@ def trust_ca(
     if client:
         files[CLIENT_KEY] = (client.key_pem, KEY_MODE)
         files[CLIENT_CERT] = (client.cert_pem, PUBLIC_MODE)
-    written, result.backup = _commit(host, directory, shown_dir, "trust-ca", files=files)
+    pem = bundle.pem.decode("ascii") if bundle else None
+    part = trust_engines.Part(names, ep.name, pem, adding=True)
+    written, result.backup = _commit(host, directory, shown_dir, result, files=files, part=part)
     warning = _insecure_warning(opts, ep, server["address"] if server else None)
     if warning:
         result.warnings.append(warning)
-    result.changed = bool(written)
+    result.changed = bool(written) or bool(result.data.get("engine_files"))
     result.verified = True if server else None
     desktop = host.target == "desktop"
-    result.data = {
+    result.data |= {
         "registry": ep.name,
         "directory": shown_dir,
         "written": written,
@@ -130,26 +137,34 @@ def _commit(
     host,
     directory: Path,
     shown_dir: str,
-    command: str,
+    outer: Result | str,
     files: dict[str, tuple[bytes, int]] | None = None,
     remove: list[str] | None = None,
+    part: trust_engines.Part | None = None,
 ) -> tuple[list[str], str | None]:
-    """certs.d files through the one transaction (journal, backups, all or nothing): a
-    client.key without its client.cert makes dockerd refuse the registry altogether. dockerd
-    reads certs.d on every connection: there is nothing to apply. (names changed, backup)."""
+    """certs.d files, and the other engines' CA files (`part`), through the one transaction
+    (journal, backups, all or nothing): a client.key without its client.cert makes dockerd
+    refuse the registry altogether. dockerd reads certs.d on every connection: there is nothing
+    to apply for it. (names changed in dockerd's certs.d, backup)."""
     from dockercfg import recovery, transaction
 
-    made = make_dirs(directory) if files else []
-    result = Result(command=command)
+    outer = outer if isinstance(outer, Result) else Result(command=outer)
+    part = part or trust_engines.Part([trust_engines.DOCKER], outer.command, None, adding=False)
+    sel = part.select(host.root)
+    made = make_dirs(directory) if files and sel.docker else []
+    result = Result(command=outer.command)
+    book = recovery.journal_for(host)
     try:
-        with transaction.locked(recovery.journal_for(host), [directory]):
-            if files:
+        with transaction.locked(book, [directory] if sel.docker else []):
+            changes = []
+            if sel.docker and files:
                 changes = planned_writes(directory, shown_dir, files)
-            else:
+            elif sel.docker:
                 changes = planned_removals(directory, shown_dir, remove or [])
-            transaction.commit(
-                recovery.journal_for(host), transaction.Plan(command, changes), result
-            )
+            other = part.plan(book, sel)
+            plan = transaction.Plan(outer.command, changes + other.changes, other.appliers)
+            transaction.commit(book, plan, result)
+            part.report(outer, sel, other, changes, result)
     except BaseException:
         remove_made_dirs(made)
         raise
@@ -278,18 +293,21 @@ def _client_hint(client: ClientPair | None) -> str:
     return " (does the registry want a client certificate? add --client-cert/--client-key)"
 
 
-def untrust_ca(opts: Options, registry: str) -> Result:
+def untrust_ca(opts: Options, registry: str, engines: list[str] | None = None) -> Result:
     """Remove what trust-ca installs for REGISTRY (with backups); idempotent."""
+    from dockercfg.engine_edits import parse_engines
+
     ep = net.parse_endpoint(registry)
     host, directory, shown_dir = _location(opts, ep)
     result = Result(command="untrust-ca", target=host.target, file=f"{shown_dir}/{CA_FILE}")
     names = [CA_FILE, CLIENT_CERT, CLIENT_KEY]
-    removed, result.backup = _commit(host, directory, shown_dir, "untrust-ca", remove=names)
-    result.changed = bool(removed)
+    part = trust_engines.Part(parse_engines(engines), ep.name, None, adding=False)
+    removed, result.backup = _commit(host, directory, shown_dir, result, remove=names, part=part)
+    result.changed = bool(removed) or bool(result.data.get("engine_files"))
     rest = leftovers(directory)
     if rest:
         result.warnings.append(f"{shown_dir} still holds {', '.join(rest)}: dockerd keeps using it")
-    result.data = {
+    result.data |= {
         "registry": ep.name,
         "directory": shown_dir,
         "removed": removed,
@@ -309,11 +327,12 @@ def _cert_line(cert: dict[str, Any]) -> str:
 def render_text(result: Result, verbose: bool) -> list[str]:
     data = result.data
     where = data.get("directory", "")
+    verb = "removed" if result.command == "untrust-ca" else "changed"
     if result.command == "untrust-ca":
         if not result.changed:
             return [f"no change: {where} holds nothing dockercfg installs"]
-        lines = [f"removed {', '.join(data['removed'])} from {where}"]
-    elif not result.changed:
+        lines = [f"removed {', '.join(data['removed'])} from {where}"] if data["removed"] else []
+    elif not data.get("written"):
         lines = [f"no change: {where} already holds these files"]
     else:
         lines = [f"installed {', '.join(data['written'])} in {where}"]
@@ -328,9 +347,10 @@ def render_text(result: Result, verbose: bool) -> list[str]:
             f"checked: {data['registry']} ({server['address']}) presents a chain this verifies;"
             f" GET /v2/ answered {server['api_status']}"
         )
-    if result.changed and not data.get("restart_needed"):
+    if (data.get("written") or data.get("removed")) and not data.get("restart_needed"):
         lines.append(NO_RESTART.format(dir=where, name=data["registry"]))
-    return lines
+    lines += [f"{verb} {path}" for path in data.get("engine_files", [])]
+    return lines + renderers.engine_lines(data)
 
 
 renderers.register(render_text, "trust-ca", "untrust-ca")

@@ -67,6 +67,9 @@ class Found:
     evidence: list[str] = field(default_factory=list)
     version: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Why a command without --engine changes this engine too (it pulls for this node's
+    # Kubernetes); None: only when named or with --engine all.
+    default: str | None = None
 
 
 class Applier(Protocol):

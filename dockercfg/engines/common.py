@@ -97,10 +97,13 @@ class NoApply:
         self.name = name
         self.check = check  # callable(): raises DockercfgError when the files are unusable
         self.note = note
+        self.applied: str | None = None  # how the forward change was taken, for the report
 
     def apply(self, phase: str, result: Any) -> str:
         if self.note and phase == "forward":
             result.warnings.append(self.note)
+        if phase == "forward":
+            self.applied = "none: read on every use"
         return "none"
 
     def verify(self, phase: str, result: Any) -> None:
@@ -141,6 +144,12 @@ class UnitApplier(NoApply):
         self.done[phase] = units
         for unit in units:
             _systemctl(self.verb, unit, timeout=APPLY_TIMEOUT)
+        if phase == "forward":
+            self.applied = (
+                f"{self.verb}: {', '.join(units)}"
+                if units
+                else "none: not running, the change takes effect when it starts"
+            )
         if not units:
             if phase == "forward" and self.units and self.root == Path("/"):
                 result.warnings.append(
@@ -170,11 +179,28 @@ def _systemctl(*args: str, timeout: float, check: bool = True) -> str:
     return done.stdout
 
 
+KUBELET_BINARIES = ("usr/bin/kubelet", "usr/local/bin/kubelet")
+
+
+def kubelet(root: Path) -> str | None:
+    """Evidence of a kubelet on this host (its binary or unit), or None."""
+    for binary in KUBELET_BINARIES:
+        if (root / binary).exists():
+            return f"kubelet /{binary}"
+    return "kubelet.service" if systemd_units(root, ["kubelet"]) else None
+
+
 def found_with_units(
-    name: str, root: Path, files: dict[str, Path], evidence: list[str], units: list[str]
+    name: str,
+    root: Path,
+    files: dict[str, Path],
+    evidence: list[str],
+    units: list[str],
+    default: str | None = None,
 ) -> Found:
     """An engine found here and run by systemd `units` (the first is the one applied), if any."""
     return Found(
+        default=default,
         engine=name,
         files=files,
         root=root,

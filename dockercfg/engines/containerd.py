@@ -82,6 +82,23 @@ def registry_table(doc: Any, version: int, create: bool) -> Any:
     return node
 
 
+CRI_DISABLED = re.compile(
+    r"^\s*disabled_plugins\s*=.*[\"'](io\.containerd\.grpc\.v1\.)?cri[\"']", re.M
+)
+
+
+def _cri_default(config: Path, kubelet: str | None) -> str | None:
+    """containerd is in the default set when a kubelet pulls through its CRI plugin. Without a
+    kubelet it is typically only dockerd's runtime (Docker's containerd.io even ships it with
+    `disabled_plugins = ["cri"]`): its registries are then dockerd's business."""
+    if kubelet is None:
+        return None
+    text = (common.read(config) or b"").decode("utf-8", "replace")
+    if CRI_DISABLED.search(text):
+        return None
+    return f"{kubelet} pulls through containerd's CRI plugin"
+
+
 class Containerd:
     name = "containerd"
 
@@ -98,6 +115,9 @@ class Containerd:
             evidence.append("systemd unit containerd.service")
         if not evidence:
             return None
+        node = common.kubelet(root)
+        if node:
+            evidence.append(node)
         return Found(
             engine=self.name,
             files={"config": config, "hosts_dir": common.inside(root, CERTS_D)},
@@ -106,6 +126,7 @@ class Containerd:
             evidence=evidence,
             version=binary_version(binary) if binary else None,
             extra={"units": units, "binary": binary},
+            default=_cri_default(config, node),
         )
 
     def _config(self, found: Found) -> tuple[bytes | None, Any]:

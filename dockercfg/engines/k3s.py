@@ -35,7 +35,8 @@ class K3s:
         if not evidence:
             return None
         files = {"config": config, "certs_dir": common.inside(root, f"{self.base}/certs")}
-        return common.found_with_units(self.name, root, files, evidence, units)
+        default = f"{self.name} pulls every image of this Kubernetes node"
+        return common.found_with_units(self.name, root, files, evidence, units, default)
 
     def _doc(self, found: Found) -> tuple[bytes | None, Any]:
         path = found.files["config"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from adv_support import cli, one_json, shown
 from support import unavailable
+from tls_registry import Pki
 
 ARGS = ("--target", "daemon-json")
 REG = "lab.test:5000"
@@ -91,3 +92,83 @@ def test_unknown_engine_and_a_mirror_for_another_registry_on_dockerd(tmp_path: P
     assert proc.returncode == 0, shown(proc)
     assert b"m.test" in (root / ENGINE_FILES[0]).read_bytes()
     assert json.loads((root / "etc/docker/daemon.json").read_text()) == {}
+
+
+def test_default_is_dockerd_and_the_engines_that_pull_for_kubernetes(tmp_path: Path) -> None:
+    root = host(tmp_path)
+    plain = one_json(cli(root, *ARGS, "--json", "add-insecure", REG))
+    engines = plain["data"]["engines"]
+    assert engines["docker"] == "changed"
+    assert engines["containerd"].startswith("skipped: found, but only engines that pull for")
+    assert engines["podman"].startswith("skipped: found")
+    assert not (root / ENGINE_FILES[0]).exists() and not (root / ENGINE_FILES[2]).exists()
+    assert plain["warnings"] == [w for w in plain["warnings"] if "containerd" not in w]
+
+    (root / "usr/bin/kubelet").write_bytes(b"")  # a Kubernetes node: kubelet uses the CRI
+    text = cli(root, *ARGS, "add-insecure", "node.test:5000")
+    assert text.returncode == 0, shown(text)
+    assert "  containerd: changed" in text.stdout and "  podman: skipped: found" in text.stdout
+    assert (root / "etc/containerd/certs.d/node.test:5000/hosts.toml").exists()
+    assert not (root / ENGINE_FILES[2]).exists()
+
+    (root / "etc/containerd/config.toml").write_text(
+        'version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+    )  # containerd.io's own default: containerd is only dockerd's runtime
+    off = one_json(cli(root, *ARGS, "--json", "add-insecure", "off.test:5000"))
+    assert off["data"]["engines"]["containerd"].startswith("skipped: found")
+
+
+def test_trust_ca_and_untrust_ca_take_engine_in_one_transaction(tmp_path: Path) -> None:
+    root = host(tmp_path)
+    (root / "usr/bin/buildkitd").write_bytes(b"")  # BuildKit cannot run here: file level only
+    ca = Pki(tmp_path / "pki").ca()
+    before = files(root)
+    reg = "tls.test:5443"
+    proc = cli(root, *ARGS, "--json", "trust-ca", reg, "--ca", str(ca), "--offline",
+               "--engine", "all")  # fmt: skip
+    result = one_json(proc)
+    assert proc.returncode == 0, shown(proc)
+    assert result["changed"] is True and result["data"]["transaction"]
+    engines = result["data"]["engines"]
+    assert {engines[n] for n in ("docker", "containerd", "podman", "buildkit")} == {"changed"}
+    assert engines["k3s"] == "skipped: not found on this host"
+    pem = ca.read_bytes()
+    for path in (
+        f"etc/docker/certs.d/{reg}/ca.crt",
+        f"etc/containerd/certs.d/{reg}/ca.crt",
+        f"etc/containers/certs.d/{reg}/ca.crt",
+        f"etc/buildkit/certs/{reg}/ca.crt",
+    ):
+        assert (root / path).read_bytes() == pem, path
+    hosts = (root / f"etc/containerd/certs.d/{reg}/hosts.toml").read_text()
+    assert f'ca = "/etc/containerd/certs.d/{reg}/ca.crt"' in hosts
+    buildkitd = (root / "etc/buildkit/buildkitd.toml").read_text()
+    assert f'ca = ["/etc/buildkit/certs/{reg}/ca.crt"]' in buildkitd
+
+    text = cli(root, *ARGS, "untrust-ca", reg, "--engine", "all")
+    assert text.returncode == 0, shown(text)
+    assert "  containerd: changed" in text.stdout and "  buildkit: changed" in text.stdout
+    for sub in ("docker/certs.d", "containerd/certs.d", "containers/certs.d", "buildkit/certs"):
+        assert not (root / "etc" / sub / reg / "ca.crt").exists(), sub
+    assert not (root / f"etc/containerd/certs.d/{reg}/hosts.toml").exists()
+    assert files(root)["etc/docker/daemon.json"] == before["etc/docker/daemon.json"]
+    again = one_json(cli(root, *ARGS, "--json", "untrust-ca", reg, "--engine", "all"))
+    assert again["changed"] is False
+
+
+def test_trust_ca_refused_by_one_engine_writes_nothing_anywhere(tmp_path: Path) -> None:
+    root = host(tmp_path)
+    ca = Pki(tmp_path / "pki").ca()
+    reg = "tls.test:5443"
+    bad = root / f"etc/containerd/certs.d/{reg}/hosts.toml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(f'server = "https://{reg}"\nskip_verfy = true\n')  # misspelt: refused
+    etc = root / "etc"  # the copied binaries in usr/bin are left out: large, and never written
+    before = {str(p): p.read_bytes() for p in etc.rglob("*") if p.is_file()}
+    proc = cli(root, *ARGS, "trust-ca", reg, "--ca", str(ca), "--offline", "--engine", "all")
+    assert proc.returncode == 1, shown(proc)
+    assert proc.stderr.count("\n") == 1 and "skip_verfy" in proc.stderr, shown(proc)
+    after = {str(p): p.read_bytes() for p in etc.rglob("*") if p.is_file()}
+    assert sorted(after) == sorted(before) and after == before
+    assert not (root / f"etc/docker/certs.d/{reg}").exists()
+    assert not (root / "var").exists()  # no state directory either: no trace at all
