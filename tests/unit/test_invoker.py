@@ -173,3 +173,29 @@ def test_reclaim_gives_back_a_root_owned_directory_and_never_follows_a_link(tmp_
     assert owned(home / "left")[:2] == (1000, 1001)
     assert not ownership.make_dir(home / "link", 0o755, reclaim=True)
     assert owned(victim) == (0, 0, 0o700)
+
+
+def test_a_rootless_change_creates_the_missing_config_dir_and_a_no_op_leaves_none(tree):
+    import subprocess
+    import sys
+
+    home = tree / "home/bob"
+    home.mkdir(parents=True)
+    os.chown(home, 1000, 1001)
+    env = {k: v for k, v in os.environ.items() if k not in ELEVATION + XDG}
+    env.update(HOME="/root", SUDO_UID="1000", SUDO_USER="bob")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        argv = [sys.executable, "-m", "dockercfg", "--root", str(tree), "--target", "rootless"]
+        return subprocess.run([*argv, *args, "--apply", "none"], capture_output=True, text=True,
+                              env=env, timeout=60)  # fmt: skip
+
+    proc = run("remove-insecure", "x.test:5000")  # nothing to remove: no trace either
+    assert proc.returncode == 0, proc.stderr
+    assert not (home / ".config").exists()
+    proc = run("add-insecure", "x.test:5000")
+    assert proc.returncode == 0, proc.stderr
+    conf = home / ".config/docker/daemon.json"
+    for path in (home / ".config", conf.parent, conf):
+        assert owned(path)[:2] == (1000, 1001), path
+    assert b"x.test:5000" in conf.read_bytes()
