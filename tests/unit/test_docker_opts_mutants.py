@@ -1,0 +1,89 @@
+"""The safe-word checks that keep shell syntax out of /etc/default/docker, each on its own, and
+what the real /bin/sh makes of what is written (the independent oracle: sh_words)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from test_docker_opts import sh_words
+
+from dockercfg.errors import EnvironmentProblem
+from dockercfg.targets import docker_opts
+from dockercfg.targets.docker_opts import INSECURE_KEY, MIRRORS_KEY, parse
+
+P = Path("/etc/default/docker")
+SHELL_ONLY = "a root shell sources this file; only letters, digits and . _ : / [ ] @ % + = , - are"
+
+
+def edit(text: str, key: str, values: list[str]):
+    return parse(P, text.encode(), "DOCKER_OPTS").with_list(key, values)
+
+
+# Values moby accepts as mirrors that a shell would expand or split ("~" starts a tilde expansion
+# at the start of a word or after ":" in an assignment; the model's mirror set allows it).
+@pytest.mark.parametrize(
+    "value", ["https://m.test/~x/", "https://m.test/~/", "https://m.test/a~b/"]
+)
+def test_the_value_check_refuses_what_the_model_allows(value):
+    with pytest.raises(EnvironmentProblem) as info:
+        edit("", MIRRORS_KEY, [value])
+    assert info.value.message == (f"{P}: refusing to write {value!r}: {SHELL_ONLY} written into it")
+
+
+def test_the_write_check_still_refuses_when_a_value_slips_past(monkeypatch):
+    # Second line of defence: with the per-value check gone, the edit itself is refused.
+    monkeypatch.setattr(docker_opts.DockerOpts, "_checked", lambda self, key, value: value)
+    with pytest.raises(EnvironmentProblem) as info:
+        edit("", MIRRORS_KEY, ["https://m.test/~x/"])
+    assert info.value.message.startswith(f"{P}: refusing to write ")
+
+
+def test_an_unsafe_plain_value_is_not_requoted_whole():
+    # A plain assignment whose value is not a safe word is appended to, never requoted whole
+    # (quoting "\\ " would keep the backslash): the value's own words stay what sh made of them.
+    # Unquoted $DOCKER_OPTS is split on blanks, so the escaped blank splits too.
+    text = "DOCKER_OPTS=--debug\\ x\n"
+    out = edit(text, INSECURE_KEY, ["a.test:5000"]).render().decode()
+    assert out == "DOCKER_OPTS=--debug\\ x' --insecure-registry a.test:5000'\n"
+    assert sh_words(out) == ["--debug", "x", "--insecure-registry", "a.test:5000"]
+    plain = "DOCKER_OPTS=--debug\n"
+    out = edit(plain, INSECURE_KEY, ["a.test:5000"]).render().decode()
+    assert out == "DOCKER_OPTS='--debug --insecure-registry a.test:5000'\n"
+    assert sh_words(out) == ["--debug", "--insecure-registry", "a.test:5000"]
+
+
+PORTS = st.one_of(st.integers(0, 70000), st.sampled_from([0, 65535, 65536]))
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.builds("reg{}.test:{}".format, st.integers(0, 9), PORTS),
+            st.sampled_from(["[::1]:5000", "10.0.0.0/8", "fd00::/8", "a-b.test", "-a.test",
+                             "a-.test", "bücher.test", "a" * 63 + ".test", "a" * 64 + ".test",
+                             "10.0.0.0/33", "[fe80::1%eth0]:5000"]),
+        ),
+        max_size=4,
+    )
+)  # fmt: skip
+def test_sh_sees_exactly_the_flags_for_the_values_written(values):
+    # Independent of the code: the expected flags are the values moby's rules accept, in order,
+    # without repeats; sh must expand the written file to exactly those words.
+    def accepted(v: str) -> bool:
+        port = v.rpartition(":")[2] if v.startswith("reg") else "0"
+        return not (
+            int(port) > 65535 or v in ("-a.test", "a-.test", "bücher.test", "10.0.0.0/33")
+            or "%" in v
+        )  # fmt: skip
+
+    wanted = list(dict.fromkeys(v for v in values if accepted(v)))
+    if len(wanted) != len([v for v in dict.fromkeys(values)]):
+        with pytest.raises(EnvironmentProblem):
+            edit("DOCKER_OPTS=--debug\n", INSECURE_KEY, list(dict.fromkeys(values)))
+        return
+    out = edit("DOCKER_OPTS=--debug\n", INSECURE_KEY, wanted).render().decode()
+    expect = ["--debug"] + [w for v in wanted for w in ("--insecure-registry", v)]
+    assert sh_words(out) == expect
