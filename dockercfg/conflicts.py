@@ -46,11 +46,19 @@ def _flag_table() -> tuple[dict[str, str], frozenset[str]]:
 
 def flag_settings(argv: list[str]) -> dict[str, list[str]]:
     """Config keys set by dockerd command-line flags -> their values, in order."""
+    return flag_settings_at(argv, [""] * len(argv))[0]
+
+
+def flag_settings_at(
+    argv: list[str], origins: list[str]
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """flag_settings, and for each key the origin (`file:line`) of the first flag setting it."""
     flags, booleans = _flag_table()
     settings: dict[str, list[str]] = {}
+    places: dict[str, str] = {}
     i = 1 if argv and not argv[0].startswith("-") else 0  # skip the program name
     while i < len(argv):
-        arg = argv[i]
+        arg, origin = argv[i], origins[i] if i < len(origins) else ""
         i += 1
         if not arg.startswith("-") or arg in _NOT_KEYS:
             if arg == "--config-file":
@@ -66,7 +74,61 @@ def flag_settings(argv: list[str]) -> dict[str, list[str]]:
             value = argv[i]
             i += 1
         settings.setdefault(key, []).append(value if (has_value or key not in booleans) else "true")
-    return settings
+        places.setdefault(key, origin)
+    return settings, places
+
+
+_WRONG_FLAGS = {"--insecure-registries": "--insecure-registry",
+                "--registry-mirrors": "--registry-mirror"}  # fmt: skip
+_LIST_FLAGS = ("--insecure-registry", "--registry-mirror")
+_NO_VALUE = frozenset({"--validate", "--help", "--version", "-v", "-h"})
+
+
+def command_line_problems(argv: list[str], origins: list[str]) -> list[Problem]:
+    """What dockerd's own flag parsing refuses at start-up, each at the `file:line` it comes
+    from: a word that is no flag nor a flag's value ("accepts no argument(s)"), the plural flag
+    names, comma lists (one value to dockerd), a flag missing its value at the end."""
+    flags, booleans = _flag_table()
+    problems: list[Problem] = []
+    i = 1 if argv and not argv[0].startswith("-") else 0
+    while i < len(argv):
+        arg, where = argv[i], origins[i] if i < len(origins) else ""
+        i += 1
+        if arg == "--":
+            continue
+        if not arg.startswith("-") or arg == "-":
+            hint = "remove it"
+            if arg.startswith("$"):
+                hint = (
+                    "systemd passes it as it is: an EnvironmentFile= is not a shell script and"
+                    f" does not expand {arg}; write the flags themselves"
+                )
+            message = f'"dockerd" accepts no argument(s): it gets the word {arg!r}'
+            problems.append(Problem("dockerd-argument", where, message, hint=hint))
+            continue
+        name, has_value, value = arg.partition("=")
+        key = flags.get(name)
+        takes_value = name in _WRONG_FLAGS or (key is not None and key not in booleans)
+        if key is None and name not in _WRONG_FLAGS and name not in _NO_VALUE:
+            # A flag this table does not know: a following word may be its value.
+            takes_value = i < len(argv) and not argv[i].startswith("-")
+        if takes_value and not has_value:
+            if i >= len(argv):
+                message = f"flag needs an argument: {name}"
+                problems.append(Problem("missing-value", where, message, hint=f"{name} VALUE"))
+                break
+            value = argv[i]
+            i += 1
+        if name in _WRONG_FLAGS:
+            right = _WRONG_FLAGS[name]
+            fixed = " ".join(f"{right} {v}" for v in value.split(",") if v) or right
+            problems.append(Problem("unknown-flag", where, f"unknown flag: {name}",
+                                    hint=f"use {fixed}"))  # fmt: skip
+        elif name in _LIST_FLAGS and "," in value:
+            fixed = " ".join(f"{name} {v}" for v in value.split(",") if v)
+            message = f"dockerd does not split {name} on commas: {value} is one value"
+            problems.append(Problem("comma-list", where, message, hint=f"repeat the flag: {fixed}"))
+    return problems
 
 
 def find_conflicts(
@@ -76,8 +138,10 @@ def find_conflicts(
     file: str,
     source: str,
     version: Version = NEWEST,
+    places: dict[str, str] | None = None,
 ) -> list[Problem]:
-    """One error per key set both in the file and by a flag.
+    """One error per key set both in the file and by a flag; `places` names the `file:line`
+    each key's flag comes from (else `source` is named).
 
     dockerd compares the members of most objects as keys too (configValuesSet), so
     {"default-network-opts": {"bridge": ...}} meets `-b` on a dockerd that lacks that key.
@@ -102,7 +166,8 @@ def find_conflicts(
                     path=path,
                     message=(
                         f"{key} is set both in {file} and by the dockerd flag {flag} "
-                        f"{' '.join(flag_values[key])} ({source}); dockerd refuses to start or"
+                        f"{' '.join(flag_values[key])} ({(places or {}).get(key) or source});"
+                        " dockerd refuses to start or"
                         " reload with a setting given in both places"
                     ),
                     hint="remove the flag, or keep the setting only as a flag",

@@ -162,9 +162,7 @@ class _Detection:
         )
         if running:
             self.evidence.append(f"dockerd pid {running.pid}: {' '.join(running.argv)}")
-            host.flag_sources.append(
-                FlagSource(f"command line of the running dockerd, pid {running.pid}", running.argv)
-            )
+            host.flag_sources.append(FlagSource(_running_where(running.pid), running.argv))
         return host
 
     def _daemon_json(self) -> Host:
@@ -176,14 +174,14 @@ class _Detection:
         host.shown_path = shown or DAEMON_JSON
         host.config_path = facts.inside(self.root, host.shown_path)
         self.evidence.append(f"dockerd reads {host.shown_path}")
+        static = self._static_flag_sources(host)
         if not host.flag_sources:
-            host.flag_sources += self._static_flag_sources()
+            host.flag_sources += static
         else:
             # Flags the running daemon has are already in its argv; keep the editable file so
-            # `--migrate` knows where they come from.
-            host.flag_sources += [s for s in self._static_flag_sources() if s.file is not None]
-            host.flag_sources[1:] = [
-                FlagSource(s.where, [], s.file, s.variable) for s in host.flag_sources[1:]
+            # `--migrate` knows where they come from (host.launch has the next start's flags).
+            host.flag_sources += [
+                FlagSource(s.where, [], s.file, s.variable) for s in static if s.file is not None
             ]
         return host
 
@@ -194,8 +192,9 @@ class _Detection:
         host.daemon_json = facts.inside(self.root, DAEMON_JSON)
         self.evidence.append(f"dockerd flags come from {variable} in {shown}")
         self._system_service(host)
+        static = self._static_flag_sources(host)
         if not host.flag_sources:
-            host.flag_sources += [s for s in self._static_flag_sources() if s.file is None]
+            host.flag_sources += [s for s in static if s.file is None]
         return host
 
     def _desktop(self) -> Host:
@@ -297,9 +296,10 @@ class _Detection:
                 f"{service.name}: {info.active_state}, MainPID {info.main_pid or '-'}"
             )
             if info.fragment_path:
-                # The live unit (it may be a different file than the one on disk) wins.
-                self.unit = facts.UnitFile(
-                    Path(info.fragment_path), info.exec_start, info.environment_files
+                # The unit systemd loaded (it may be another file than the usual ones) wins.
+                paths = [info.fragment_path, *info.drop_in_paths]
+                self.unit = facts.read_unit(self.root, paths=paths) or facts.UnitFile(
+                    Path(info.fragment_path), info.exec_start, info.environment_files, paths
                 )
             else:
                 host.service_kind = "signal" if host.dockerd_pid else "none"
@@ -308,38 +308,48 @@ class _Detection:
                     info.main_pid,
                     facts.process_argv(info.main_pid),
                 )
-                host.flag_sources[:1] = [
-                    FlagSource(
-                        f"command line of the running dockerd, pid {info.main_pid}",
-                        host.dockerd_argv,
-                    )
-                ]
+                running = FlagSource(_running_where(info.main_pid), host.dockerd_argv)
+                host.flag_sources[:1] = [running]
 
-    def _static_flag_sources(self) -> list[FlagSource]:
-        """Flags the next start will pass: unit ExecStart with its EnvironmentFiles, or the init
-        script's DOCKER_OPTS (Debian's docker.service reads /etc/default/docker too)."""
-        sources: list[FlagSource] = []
+    def _static_flag_sources(self, host: Host) -> list[FlagSource]:
+        """Flags the next start will pass, read as the init system that starts dockerd reads
+        them (dockercfg.launch): the unit with its drop-ins and EnvironmentFiles under systemd,
+        /etc/default/docker sourced by sh under sysvinit and upstart."""
+        from dockercfg import launch
+
         if self.unit is not None:
-            env: dict[str, str] = {}
-            files = []
-            for name in self.unit.environment_files:
-                real, values = facts.env_file_words(self.root, name)
-                env.update(values)
-                files.append((name.lstrip("-"), real, values))
-            argv = [a for line in self.unit.exec_start for a in facts.expand_env_words(line, env)]
-            sources.append(FlagSource(f"ExecStart of {self.unit.path}", argv))
-            for shown, real, values in files:
-                variable = (
-                    "DOCKER_OPTS"
-                    if "DOCKER_OPTS" in values
-                    else "OPTIONS"
-                    if "OPTIONS" in values
-                    else None
-                )
-                if variable:
-                    sources.append(FlagSource(f"{variable} in {shown}", [], real, variable))
+            paths = self.unit.paths or [str(self.unit.path)]
+            host.launch = launch.systemd_launch(self.root, paths, host.unit or "docker.service")
         elif self.init in ("sysvinit", "upstart"):
-            real, values = facts.env_file_words(self.root, DEFAULT_OPTS)
-            argv = values.get("DOCKER_OPTS", "").split()
-            sources.append(FlagSource(f"DOCKER_OPTS in {DEFAULT_OPTS}", argv, real, "DOCKER_OPTS"))
+            shown, variable = (DEFAULT_OPTS, "DOCKER_OPTS")
+            if host.target == "sysconfig":
+                shown, variable = SYSCONFIG, "OPTIONS"
+            script = "/etc/init.d/docker" if self.init == "sysvinit" else "/etc/init/docker.conf"
+            program = [launch.Arg("dockerd", script)]
+            if self.init == "sysvinit":  # `dockerd -p "$DOCKER_PIDFILE" $DOCKER_OPTS`
+                from dockercfg.services.pids import sysv_settings
+
+                pidfile = sysv_settings(self.root).pidfile
+                program += [launch.Arg("-p", script), launch.Arg(pidfile, script)]
+            host.launch = launch.sh_launch(self.root, shown, variable, program)
+        else:
+            return []
+        self.evidence.append(
+            f"next start: {' '.join(host.launch.argv) or '(no ExecStart)'} ({host.launch.where})"
+        )
+        sources = [FlagSource(host.launch.where, host.launch.argv, origins=host.launch.origins)]
+        for env_file in host.launch.env_files:
+            found = [v for v in ("DOCKER_OPTS", "OPTIONS") if v in env_file.variables]
+            variable = found[0] if found else None
+            if variable:
+                where = f"{variable} in {env_file.shown}"
+                sources.append(FlagSource(where, [], env_file.path, variable))
+        if host.launch.reader == launch.SH:  # the file itself is the source of the flags
+            sources[0].file, sources[0].variable = sources[1].file, sources[1].variable
+            sources[0].where = sources[1].where
+            del sources[1:]
         return sources
+
+
+def _running_where(pid: int) -> str:
+    return f"the command line of the running dockerd, pid {pid}"

@@ -9,17 +9,10 @@ from __future__ import annotations
 import os
 import platform
 import re
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 LIVE = Path("/")
-UNIT_DIRS = (
-    "etc/systemd/system",
-    "run/systemd/system",
-    "lib/systemd/system",
-    "usr/lib/systemd/system",
-)
 
 
 def inside(root: Path, path: str) -> Path:
@@ -94,99 +87,37 @@ def distribution(root: Path) -> str:
 
 @dataclass
 class UnitFile:
+    """A unit as systemd merges its fragment and drop-ins: `paths` (host paths, fragment
+    first), its ExecStart= commands (words before `$VAR` substitution) and EnvironmentFile=s."""
+
     path: Path
     exec_start: list[list[str]] = field(default_factory=list)
     environment_files: list[str] = field(default_factory=list)
-    drop_ins: list[Path] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
 
 
 def read_unit(
-    root: Path, name: str = "docker.service", user_dir: Path | None = None
+    root: Path, name: str = "docker.service", paths: list[str] | None = None
 ) -> UnitFile | None:
-    """The unit's ExecStart/EnvironmentFile after drop-ins, as systemd would merge them."""
-    dirs = [user_dir] if user_dir else [inside(root, "/" + d) for d in UNIT_DIRS]
-    main = next((d / name for d in dirs if exists(d / name)), None)
-    if main is None:
+    """The unit from its files: `paths` as systemd reports them (FragmentPath, DropInPaths),
+    else looked up in the system unit directories."""
+    from dockercfg.formats.systemd_env import exec_start_argv
+    from dockercfg.formats.systemd_unit import parse_unit, unit_paths
+
+    paths = [p for p in paths or [] if p] or unit_paths(root, name)
+    if not paths:
         return None
-    unit = UnitFile(path=main)
-    drop_ins = sorted(
-        (p for d in dirs for p in _glob(d / f"{name}.d", "*.conf")), key=lambda p: p.name
-    )
-    for path in [main, *drop_ins]:
-        if path is not main:
-            unit.drop_ins.append(path)
-        for key, value in _unit_assignments(read_text(path) or ""):
-            if key == "ExecStart":
-                if not value:  # an empty ExecStart= resets the list (drop-in override idiom)
-                    unit.exec_start = []
-                else:
-                    unit.exec_start.append(_split_exec(value))
-            elif key == "EnvironmentFile":
-                unit.environment_files.extend(v for v in value.split() if v)
+    unit = UnitFile(path=inside(root, paths[0]), paths=list(paths))
+    for shown in paths:
+        for d in parse_unit(read_text(inside(root, shown)) or ""):
+            if d.section != "Service":
+                continue
+            if d.key == "ExecStart":
+                # an empty ExecStart= resets the list (drop-in override idiom)
+                unit.exec_start = [exec_start_argv(d.value)] if d.value else []
+            elif d.key == "EnvironmentFile":
+                unit.environment_files = unit.environment_files + [d.value] if d.value else []
     return unit
-
-
-def _glob(directory: Path, pattern: str) -> list[Path]:
-    try:
-        return list(directory.glob(pattern))
-    except OSError:
-        return []
-
-
-def _unit_assignments(text: str) -> list[tuple[str, str]]:
-    out = []
-    for line in re.sub(r"\\\n", " ", text).splitlines():
-        line = line.strip()
-        if "=" in line and not line.startswith(("#", ";", "[")):
-            key, value = line.split("=", 1)
-            out.append((key.strip(), value.strip()))
-    return out
-
-
-def _split_exec(value: str) -> list[str]:
-    value = value.lstrip("@-:+!")  # systemd's ExecStart prefixes
-    try:
-        return shlex.split(value)
-    except ValueError:
-        return value.split()
-
-
-def expand_env_words(argv: list[str], env: dict[str, str]) -> list[str]:
-    """systemd's `$VAR` (split into words) and `${VAR}` (one word) in ExecStart."""
-    out: list[str] = []
-    for word in argv:
-        whole = re.fullmatch(r"\$([A-Za-z_][A-Za-z0-9_]*)", word)
-        if whole:
-            out.extend(env.get(whole.group(1), "").split())
-            continue
-        out.append(
-            re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: env.get(m.group(1), ""), word)
-        )
-    return out
-
-
-def env_file_words(root: Path, path: str) -> tuple[Path, dict[str, str]]:
-    """Variables of an EnvironmentFile (`-` prefix: optional), each the words sh makes of it.
-
-    Read by the one POSIX-sh evaluator the DOCKER_OPTS target and the sysvinit service use
-    (dockercfg.formats.sh_assign), so every reader of /etc/default/docker sees the same words.
-    """
-    from dockercfg.errors import EnvironmentProblem
-    from dockercfg.formats.sh_assign import words
-
-    real = inside(root, path.lstrip("-"))
-    text = read_text(real) or ""
-    data = text.encode("utf-8", "surrogateescape")
-    env: dict[str, str] = {}
-    for key, value in _unit_assignments(text):
-        name = key.replace("export ", "").strip()
-        if name in env:
-            continue
-        try:
-            env[name] = " ".join(words(real, data, name))
-        except EnvironmentProblem:  # a file sh cannot parse: its words, unevaluated
-            env[name] = " ".join(value.split())
-    return real, env
 
 
 # Running dockerd processes ----------------------------------------------------------------------
@@ -213,10 +144,12 @@ def dockerd_processes(root: Path) -> list[Process]:
             continue
         raw = _read_bytes(base / "cmdline")
         argv = [p.decode("utf-8", "replace") for p in raw.split(b"\0") if p]
-        if not argv or argv[1:] == ["--version"]:
-            # Not a daemon: a zombie (no command line) or a `dockerd --version`, such as the one
-            # dockercfg itself starts early to learn the installed version.
+        if not argv or argv[1:] in _NOT_DAEMONS or "--validate" in argv:
+            # Not a daemon: a zombie (no command line), a `dockerd --version` such as the one
+            # dockercfg itself starts early to learn the installed version, a `--validate` run.
             continue
+        if not _sees_our_files(base):
+            continue  # another mount or PID namespace (a container, a chroot): not our daemon
         environ = _read_bytes(base / "environ")
         try:
             uid = base.stat().st_uid
@@ -225,6 +158,25 @@ def dockerd_processes(root: Path) -> list[Process]:
             uid, exe = -1, argv[0] if argv else ""
         found.append(Process(int(entry), argv, uid, exe, b"ROOTLESSKIT_STATE_DIR=" in environ))
     return sorted(found, key=lambda p: p.pid)
+
+
+_NOT_DAEMONS = (["--version"], ["-v"], ["--help"], ["-h"])
+
+
+def _sees_our_files(proc: Path) -> bool:
+    """The process lives in our mount and PID namespaces with our root directory, so the files
+    it reads are the ones we edit. Unreadable (another user's process): assumed so."""
+    for ns in ("ns/mnt", "ns/pid"):
+        try:
+            if os.readlink(proc / ns) != os.readlink(f"/proc/self/{ns}"):
+                return False
+        except OSError:
+            pass
+    try:
+        theirs, ours = os.stat(proc / "root"), os.stat("/")
+    except OSError:
+        return True
+    return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
 
 
 def process_argv(pid: int) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dockercfg import hostfacts as facts
 from dockercfg.versions import Version, format_version, parse_version
@@ -32,6 +33,7 @@ class FlagSource:
     argv: list[str]
     file: Path | None = None  # editable file holding them (DOCKER_OPTS / sysconfig), if any
     variable: str | None = None
+    origins: list[str] = field(default_factory=list)  # `file:line` of each word of argv
 
 
 @dataclass
@@ -53,6 +55,8 @@ class Host:
     version_override: Version | None = None
     flags_override: list[str] | None = None
     service: object | None = None  # the service manager connection, once made
+    launch: Any = None  # dockercfg.launch.Launch: the next start's command line, word by word
+    launch_overrides: dict = field(default_factory=dict)  # planned bytes of the files it reads
     _probe: VersionProbe | None = None
 
     @property
@@ -100,6 +104,7 @@ class Host:
             "dockerd_argv": self.dockerd_argv,
             "dockerd_version": format_version(version) if version else None,
             "flag_sources": [{"where": s.where, "argv": s.argv} for s in self.flag_sources],
+            "next_start": self.launch.to_json() if self.launch is not None else None,
             "evidence": self.evidence,
         }
 

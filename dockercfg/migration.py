@@ -46,6 +46,7 @@ def migration_edits(host: Host, result: Result) -> list[Edit]:
         return []
     # Once dockerd restarts, its flags no longer include the migrated ones.
     host.flags_override = _without_registry_flags(host.flags())
+    host.launch_overrides[source.file] = opts_doc.render()  # the next start reads this text
     result.warnings.append(f"moved registry flags from {source.where} into {host.shown_path}")
     return [
         Edit(host.config_path, host.shown_path, json_before, json_doc),
@@ -93,22 +94,70 @@ def migrate(opts: Options, apply: str = "auto", dry_run: bool = False) -> Result
 def fix(opts: Options, apply: str = "auto", dry_run: bool = False) -> Result:
     """`dockercfg fix`: rewrite what dockerd ignores or refuses into what it understands:
     `--insecure-registries=a,b` and comma lists in DOCKER_OPTS/OPTIONS as repeated flags, and
-    daemon.json's `insecure-registry` / `registry-mirror` keys into the plural keys."""
+    daemon.json's `insecure-registry` / `registry-mirror` keys into the plural keys. The flags
+    are fixed in every file that feeds dockerd's command line, whichever file is the target."""
     check_apply_mode(apply)
     host = detect(opts, want_service=not dry_run and apply != "none")
     result = Result(command="fix", target=host.target, file=host.shown_path)
-    with host_transaction(opts, host, [host.config_path], result, dry_run) as host:
+    feeds = [s for s in host.flag_sources if s.file is not None and s.file != host.config_path]
+    paths = [host.config_path] + [s.file for s in feeds if s.file is not None]
+    with host_transaction(opts, host, paths, result, dry_run) as host:
         before = safefile.read_bytes(host.config_path)
         doc = targets.load(host, before or b"")
         fixed = doc.fix_common_mistakes()
         result.warnings += fixed.warnings
-        if fixed.render() == doc.render():
+        flag_edits = [e for e in map(lambda s: _fixed_flags(host, s, result), feeds) if e]
+        if fixed.render() == doc.render() and not flag_edits:
             return result
-        edits = [Edit(host.config_path, host.shown_path, before, fixed)]
+        if fixed.render() == doc.render():
+            fixed = _Unchanged(doc, before)
+        edits = [Edit(host.config_path, host.shown_path, before, fixed), *flag_edits]
         describe(result, edits, doc)
         require_valid(result, check_config(host, fixed))
         if dry_run:
             result.data["dry_run"] = True
             return result
-        run_plan(host, "fix", edits, apply, OWNED, result)
+        mode = "restart" if flag_edits and apply in ("auto", "reload") else apply
+        run_plan(host, "fix", edits, mode, OWNED, result)
     return result
+
+
+def _fixed_flags(host: Host, source: FlagSource, result: Result) -> Edit | None:
+    """The wrong flag forms in a DOCKER_OPTS/OPTIONS file the next start reads, rewritten;
+    under systemd only when systemd's reading of the result is the shell's too."""
+    from dockercfg.formats.systemd_env import extract_words, parse_environment_file
+    from dockercfg.targets.docker_opts import parse as parse_opts
+
+    assert source.file is not None
+    data = safefile.read_bytes(source.file)
+    variable = source.variable or "DOCKER_OPTS"
+    doc = parse_opts(source.file, data or b"", variable)
+    if not any(p.code in ("unknown-flag", "comma-list") for p in doc.problems):
+        return None
+    fixed = doc.fix_common_mistakes()
+    result.warnings += fixed.warnings
+    if fixed.render() == doc.render():
+        return None
+    if host.launch is not None and host.launch.reader == "systemd":
+        seen = extract_words(parse_environment_file(fixed.render()).get(variable, ""))
+        if seen != fixed.flags:
+            result.warnings.append(
+                f"not fixed: systemd would read {variable} in {source.where} otherwise than"
+                " the shell does; edit it by hand"
+            )
+            return None
+    host.launch_overrides[source.file] = fixed.render()
+    return Edit(source.file, source.where.split(" in ", 1)[-1], data, fixed)
+
+
+class _Unchanged:
+    """The target file of a fix that changes only other files: its bytes stay as they are."""
+
+    def __init__(self, doc, before: bytes | None) -> None:
+        self.doc, self.before = doc, before
+
+    def render(self) -> bytes | None:
+        return self.before
+
+    def __getattr__(self, name: str):
+        return getattr(self.doc, name)

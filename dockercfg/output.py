@@ -81,9 +81,8 @@ def _render_change(result, verbose: bool) -> list[str]:
 
 
 def _change_lines(result) -> list[str]:
-    files = result.file
-    if result.data.get("engines", {}).get("docker", "changed") != "changed":  # others only
-        files = ", ".join(f["path"] for f in result.data.get("files", [])) or files
+    # Every file changed: another engine's, or the flags file a fix rewrote beside daemon.json.
+    files = ", ".join(f["path"] for f in result.data.get("files") or []) or result.file
     if not result.changed:
         return [f"no change: {result.file} already says so"]
     if result.data.get("dry_run"):

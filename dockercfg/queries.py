@@ -9,7 +9,13 @@ from pathlib import Path
 from dockercfg import hostfacts as facts
 from dockercfg import safefile, targets
 from dockercfg.detect import Options, detect
-from dockercfg.dockerd_checks import OWNED, effective_settings, newest_version
+from dockercfg.dockerd_checks import (
+    OWNED,
+    effective_settings,
+    flag_places,
+    launch_problems,
+    newest_version,
+)
 from dockercfg.errors import ConfigInvalid, DockercfgError, UsageError
 from dockercfg.recovery import report_pending
 from dockercfg.result import Result
@@ -17,8 +23,10 @@ from dockercfg.targets.daemon_json import INSECURE_KEY, MIRRORS_KEY
 
 
 def validate_file(opts: Options, path: str | None) -> Result:
-    """`dockercfg validate [FILE]`: every problem at once; exit 1 when any is an error."""
-    from dockercfg.conflicts import find_conflicts, flag_settings
+    """`dockercfg validate [FILE]`: every problem at once; exit 1 when any is an error. FILE is
+    judged by its kind: a daemon.json, or variables such as /etc/default/docker."""
+    from dockercfg.conflicts import find_conflicts
+    from dockercfg.formats.kind import file_kind
 
     host = detect(opts, want_service=False)
     file = Path(path) if path else host.config_path
@@ -30,22 +38,29 @@ def validate_file(opts: Options, path: str | None) -> Result:
         if path:
             raise UsageError(f"{shown}: no such file")
         result.warnings.append(f"{shown} does not exist: dockerd uses its defaults")
-        return result
-    # FILE given: judged as a daemon.json, on its own (no flags come with it).
-    target = targets.TARGETS["daemon-json"](host) if path else targets.for_host(host)
     version = host.dockerd_version or newest_version()
-    problems = target.file_problems(data, shown)
-    if not path and not any(p.code == "syntax" for p in problems):
-        doc = target.read(data)
-        config, flags, source = target.settings(doc)
-        problems += list(doc.problems)
-        problems += find_conflicts(
-            config, flag_settings(flags), file=target.json_shown, source=source, version=version
-        )
-    if not any(p.is_error for p in problems):
-        found = target.dockerd_problem(data, shown)
-        if found:
-            problems.append(found)
+    env_files = [e.shown for e in host.launch.env_files] if host.launch is not None else []
+    if data is None:
+        problems = launch_problems(host)
+    elif path and file_kind(path, data, env_files) == "env":
+        problems = env_file_problems(host, file, shown, data)
+    else:
+        # FILE given: judged as a daemon.json, on its own (no flags come with it).
+        target = targets.TARGETS["daemon-json"](host) if path else targets.for_host(host)
+        problems = target.file_problems(data, shown)
+        if not path and not any(p.code == "syntax" for p in problems):
+            doc = target.read(data)
+            config, _flags, source = target.settings(doc)
+            settings, places = flag_places(host, doc)
+            problems += list(doc.problems) + launch_problems(host, doc)
+            problems += find_conflicts(
+                config, settings, file=target.json_shown, source=source, version=version,
+                places=places,
+            )  # fmt: skip
+        if not any(p.is_error for p in problems):
+            found = target.dockerd_problem(data, shown)
+            if found:
+                problems.append(found)
     result.problems = problems
     version = host.dockerd_version
     result.data["docker_version"] = ".".join(map(str, version)) if version else None
@@ -53,6 +68,37 @@ def validate_file(opts: Options, path: str | None) -> Result:
         count = sum(p.is_error for p in problems)
         raise ConfigInvalid(f"{shown}: {count} error(s)", problems=problems)
     return result
+
+
+def env_file_problems(host, target: Path, shown: str, data: bytes) -> list:
+    """A variables file given to `validate`: when the next start reads it, that whole command
+    line with these bytes (and its conflicts with daemon.json); else its DOCKER_OPTS/OPTIONS as
+    the reader of this host's init system reads them."""
+    from dockercfg import launch as launches
+    from dockercfg.conflicts import command_line_problems, find_conflicts
+
+    reads = host.launch is not None and any(e.path == target for e in host.launch.env_files)
+    if reads:
+        host.launch_overrides[target] = data
+        settings, places = flag_places(host)
+        return launch_problems(host) + find_conflicts(
+            _daemon_json_value(host), settings, file="/etc/docker/daemon.json", source=shown,
+            version=host.dockerd_version or newest_version(), places=places,
+        )  # fmt: skip
+    reader = launches.SYSTEMD if host.init == "systemd" else launches.SH
+    launch = launches.env_file_launch(target, shown, data, reader)
+    return launch.problems + command_line_problems(launch.argv, launch.origins)
+
+
+def _daemon_json_value(host) -> dict:
+    from dockercfg.targets.daemon_json import parse
+
+    path = host.daemon_json if targets.for_host(host).holds_flags else host.config_path
+    data = safefile.read_bytes(path) if path is not None else None
+    try:
+        return parse(path, data).value if data else {}
+    except DockercfgError:  # validated on its own; its conflicts cannot be judged
+        return {}
 
 
 def run_detect(opts: Options) -> Result:

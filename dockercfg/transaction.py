@@ -239,7 +239,7 @@ def commit(book: journal.Journal, plan: Plan, result: Result) -> journal.Manifes
                 fault("tx-verified")
         except DockercfgError as failure:
             with signals.deferred():  # a second signal must not abandon the rollback
-                state = _roll_back(book, manifest, plan.appliers, backups, result)
+                state = _roll_back(book, manifest, plan.appliers, backups, result, failure)
             if isinstance(failure, Interrupted):
                 raise Interrupted(failure.signum, f"{failure.message}; {state}") from None
             raise ApplyFailed(f"{failure.message}; {state}", problems=result.problems) from None
@@ -287,7 +287,16 @@ def _restore(
             " the old bytes: `dockercfg recover` finishes the job"
         )
     book.discard()
-    return f"restored {files}" if entries else None
+    return put_back(entries, backups) if entries else None
+
+
+def put_back(entries: list[journal.Entry], backups: dict[str, Path | None]) -> str:
+    """What restoring did: a file that existed got its bytes back; one that did not is gone."""
+    restored = [e for e in entries if e.before is not None]
+    removed = [e.shown for e in entries if e.before is None]
+    said = [f"restored {files_shown(restored, backups)}"] if restored else []
+    said += [f"removed {', '.join(removed)} (it did not exist before)"] if removed else []
+    return "; ".join(said)
 
 
 def _roll_back(
@@ -296,15 +305,20 @@ def _roll_back(
     appliers: list[Applier],
     backups: dict[str, Path | None],
     result: Result,
+    failure: DockercfgError | None = None,
 ) -> str:
-    """Restore every file, apply the old files again, and say exactly what state the host is in."""
+    """Restore every file, apply the old files again, and say exactly what state the host is in
+    (a re-apply that fails for the reason the change failed says so, not the reason again)."""
     changed = [e for e in manifest.entries if e.state_now() != "old"]
     state = _restore(book, manifest, changed, backups)
     if state is not None and state.startswith("could not restore"):
         return state
     result.applied = result.verified = None
     restored = state or f"{files_shown(manifest.entries, backups)} unchanged"
-    return f"{restored}; " + reapply(appliers, result)
+    said = reapply(appliers, result)
+    if failure is not None and failure.message:
+        said = said.replace(f"failed: {failure.message}", "failed the same way")
+    return f"{restored}; {said}"
 
 
 def reapply(appliers: list[Applier], result: Result) -> str:

@@ -77,6 +77,10 @@ class DockerOpts:
     def render(self) -> bytes:
         return self.text.encode("utf-8", "surrogateescape")
 
+    def word_lines(self) -> list[int]:
+        """The line of the file each word of `flags` starts on (for `file:line` in messages)."""
+        return [self.text.count("\n", 0, self._flat[i].start) + 1 for i, _ in self._words]
+
     def with_list(self, key: str, items: list[str]) -> DockerOpts:
         """A new document whose flags give `key` exactly `items` (no flag at all when empty)."""
         self._require_editable()

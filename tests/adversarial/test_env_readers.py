@@ -207,3 +207,81 @@ def test_environment_lines_read_as_systemd_reads_them(manager, line):
     finally:
         unit.write_text(text)
         manager.systemctl("daemon-reload")
+
+
+# The whole unit: fragment, drop-ins, Environment=, several EnvironmentFile=s ----------------------
+
+LAUNCH_UNIT = """\
+[Unit]
+Description=ExecStart=/bin/false in another section is not the command
+[Service]
+Type=oneshot
+Environment="A=from environment" B=env-b
+Environment=DOCKER_OPTS=--from-environment
+EnvironmentFile=-{t}/missing.env
+EnvironmentFile={t}/one.env
+EnvironmentFile=-{t}/tw?.env
+ExecStart=/bin/false
+"""
+LAUNCH_DROP_INS = {
+    "10-reset.conf": "[Service]\nExecStart=\nEnvironment=C=drop-in\n",
+    "20-command.conf": (
+        "[Service]\n"
+        "ExecStart=/usr/bin/python3 {t}/show.py {t}/out.json \\\n"
+        "# a comment inside the continuation is skipped\n"
+        "  $A ${{B}}x $C \\\n"
+        '  $DOCKER_OPTS "q r" \\x41 %n $UNSET\n'
+    ),
+}
+LAUNCH_ENV_FILES = {
+    "one.env": 'A=one\nDOCKER_OPTS="--a b"\n',
+    "two.env": "# Debian's idiom\nDOCKER_OPTS=\"$DOCKER_OPTS --c 'd e'\"\n",
+}
+
+
+def test_a_unit_with_drop_ins_and_environment_files_as_systemd_starts_it(manager):
+    """dockercfg.launch against the real manager: Environment= first, then each
+    EnvironmentFile= in order (a missing optional one skipped, a glob expanded), drop-ins in
+    order, an empty ExecStart= resetting, `$VAR` split, `${VAR}` one piece, specifiers."""
+    from dockercfg import launch
+
+    t = manager.t
+    for name, text in LAUNCH_ENV_FILES.items():
+        (t / name).write_text(text)
+    unit = t / "cfg/systemd/user/launch.service"
+    unit.write_text(LAUNCH_UNIT.format(t=t))
+    drop_dir = t / "cfg/systemd/user/launch.service.d"
+    drop_dir.mkdir(exist_ok=True)
+    for name, text in LAUNCH_DROP_INS.items():
+        (drop_dir / name).write_text(text.format(t=t))
+    assert manager.systemctl("daemon-reload").returncode == 0
+    (t / "out.json").unlink(missing_ok=True)
+    started = manager.systemctl("start", "launch.service")
+    assert started.returncode == 0, started.stderr
+    argv, _env = json.loads((t / "out.json").read_text())
+
+    paths = [str(unit)] + [str(drop_dir / n) for n in sorted(LAUNCH_DROP_INS)]
+    ours = launch.systemd_launch(Path("/"), paths, "launch.service")
+    assert ours.argv[3:] == argv
+    assert argv[:4] == ["one", "env-bx", "drop-in", "$DOCKER_OPTS"]  # as systemd gave them
+    origins = dict(zip(ours.argv[3:], ours.origins[3:]))
+    assert origins["one"] == f"{t}/one.env:1"
+    assert origins["env-bx"] == f"{unit}:5"
+    assert origins["$DOCKER_OPTS"] == origins["d e"] == f"{t}/two.env:2"
+    assert origins["q r"] == f"{drop_dir}/20-command.conf:2"
+    assert ours.problems == []
+
+
+def test_a_missing_environment_file_without_dash_stops_the_unit(manager):
+    from dockercfg import launch
+
+    t = manager.t
+    unit = t / "cfg/systemd/user/nofile.service"
+    unit.write_text(
+        f"[Service]\nType=oneshot\nEnvironmentFile={t}/absent.env\nExecStart=/bin/true\n"
+    )
+    assert manager.systemctl("daemon-reload").returncode == 0
+    assert manager.systemctl("start", "nofile.service").returncode != 0
+    manager.systemctl("reset-failed", "nofile.service")
+    ours = launch.systemd_launch(Path("/"), [str(unit)], "nofile.service")
+    assert [(p.code, p.path) for p in ours.problems] == [("environment-file", f"{unit}:3")]

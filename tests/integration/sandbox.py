@@ -132,6 +132,12 @@ class Sandbox:
         (self.t / "xdg").chmod(0o700)
         self.isolate()
         Path("/run/systemd/system").mkdir(parents=True)
+        # As on a real host, the unit is in a system unit directory too, where commands that do
+        # not ask systemd (validate, show) read it: the user manager's files, linked.
+        units = self.unit_path.parent
+        (units / "docker.service.d").mkdir(exist_ok=True)
+        os.symlink(self.unit_path, "/run/systemd/system/docker.service")
+        os.symlink(units / "docker.service.d", "/run/systemd/system/docker.service.d")
         self._start_manager()
         self.write_unit()
         self.systemctl("daemon-reload")

@@ -339,23 +339,26 @@ ACCUMULATING_DEFAULTS = (
 
 
 def test_every_reader_of_etc_default_docker_sees_the_same_words(tmp_path):
-    """The DOCKER_OPTS target, detection (hostfacts.env_file_words) and the sysvinit service's
-    settings read the file through one evaluator. They used to disagree: shlex, which detection
-    used, leaves `$DOCKER_OPTS` as a literal word instead of the value assigned before it."""
+    """Under sysvinit, the DOCKER_OPTS target, detection's next start (dockercfg.launch) and the
+    init script's settings read the file through one sh evaluator. They used to disagree: shlex,
+    which detection used, leaves `$DOCKER_OPTS` as a literal word instead of the value assigned
+    before it."""
     import shlex
 
-    from dockercfg import hostfacts
     from dockercfg.services.pids import sysv_settings
     from dockercfg.targets.docker_opts import parse
 
-    root = build(tmp_path, {"etc/default/docker": ACCUMULATING_DEFAULTS})
+    root = build(
+        tmp_path, {"etc/default/docker": ACCUMULATING_DEFAULTS, "etc/init.d/docker": "#!/bin/sh\n"}
+    )
     path = root / "etc/default/docker"
     target = parse(path, path.read_bytes(), "DOCKER_OPTS").flags
-    _, env = hostfacts.env_file_words(root, "/etc/default/docker")
+    host = detect(Options(root=root, docker_version="20.10.24"), want_service=False)
     settings = sysv_settings(root)
 
     assert target == ["--insecure-registry", "a.example:5000", "-p", "/run/other.pid"]
-    assert env["DOCKER_OPTS"].split() == target
+    assert host.launch.argv == ["dockerd", "-p", "/run/other.pid", *target]
+    assert host.launch.origins[3:] == ["/etc/default/docker:1"] * 2 + ["/etc/default/docker:2"] * 2
     assert settings.pidfile == "/run/other.pid"
     # What shlex made of the second assignment (the old reader): not what sh passes to dockerd.
     old = shlex.split(ACCUMULATING_DEFAULTS.splitlines()[1].split("=", 1)[1], comments=True)
