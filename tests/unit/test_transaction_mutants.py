@@ -178,8 +178,7 @@ def test_rollback_deletes_a_file_that_did_not_exist_before(book, tmp_path):
         run(book, [change(target, b"x = 1\n")], [applier])
     assert not target.exists()
     assert info.value.message == (
-        f"not live; restored {target} (removed: it did not exist before);"
-        " dockerd is running with it again"
+        f"not live; removed {target} (it did not exist before); dockerd is running with it again"
     )
 
 
