@@ -28,6 +28,12 @@ app = typer.Typer(
 )
 
 
+# Help shared by the changing commands of cli.py and cli_*.py.
+MIGRATE_HELP = "First move registry flags (DOCKER_OPTS, OPTIONS) into daemon.json"
+APPLY_HELP = "auto: reload when dockerd can, restart otherwise; reload|restart|none to force"
+MIRROR_HELP = "http:// or https:// URL of the mirror"
+
+
 class State:
     """The global options of this run, set by the callback before any command runs."""
 

@@ -12,32 +12,25 @@ from typing import List, Optional
 
 import typer
 
-from dockercfg.app import ENGINE_HELP, State, app
+from dockercfg.app import APPLY_HELP, ENGINE_HELP, MIGRATE_HELP, State, app
 from dockercfg.app import run as _run
 
 # Global options work before or after the command name; main() moves them to the front.
 GLOBAL_VALUE_OPTIONS = ("--target", "--config", "--root", "--docker-version")
 GLOBAL_FLAGS = ("--json", "--quiet", "-q", "--verbose", "-v")
 
-MIGRATE_HELP = "First move registry flags (DOCKER_OPTS, OPTIONS) into daemon.json"
-APPLY_HELP = "auto: reload when dockerd can, restart otherwise; reload|restart|none to force"
-
 __all__ = ["State", "app", "hoist_global_options", "main"]
 
 
 ADDRESS_HELP = "host, host:port, IP, [IPv6]:port or CIDR"
-MIRROR_HELP = "http:// or https:// URL of the mirror"
 
+# add-mirror and remove-mirror, which check mirrors, are in cli_mirrors.py.
 # name, daemon.json key, add?, metavar, argument help, command help
 MUTATIONS = (
     ("add-insecure", "insecure-registries", True, "ADDR...", ADDRESS_HELP,
      "Let dockerd talk plain HTTP (or unverified TLS) to these registries."),
     ("remove-insecure", "insecure-registries", False, "ADDR...", ADDRESS_HELP,
      "Stop treating these registries as insecure."),
-    ("add-mirror", "registry-mirrors", True, "URL...", MIRROR_HELP,
-     "Pull Docker Hub images through these mirrors."),
-    ("remove-mirror", "registry-mirrors", False, "URL...", MIRROR_HELP,
-     "Stop using these registry mirrors."),
 )  # fmt: skip
 
 
@@ -69,6 +62,9 @@ def _register_mutation(name: str, key: str, add: bool, metavar: str, arg_help: s
 for _spec in MUTATIONS:
     _register_mutation(*_spec)
 
+# The mirror commands next (add-mirror, remove-mirror, mirrors): they register when imported.
+from dockercfg import cli_mirrors  # noqa: E402,F401
+
 
 @app.command("migrate")
 def migrate_cmd(
@@ -87,22 +83,29 @@ def fix_cmd(
     apply: str = typer.Option("auto", "--apply", help=APPLY_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the change; write nothing"),
     diff: bool = typer.Option(False, "--diff", help="Print the change as a unified diff"),
+    drop_dead_mirrors: bool = typer.Option(
+        False, "--drop-dead-mirrors", help="Also check the mirrors (network); drop the dead ones"
+    ),
 ) -> None:
     """Rewrite what dockerd ignores or refuses: --insecure-registries=a,b in DOCKER_OPTS, or
-    daemon.json's registry-mirror / insecure-registry keys."""
+    daemon.json's registry-mirror / insecure-registry keys. Offline unless --drop-dead-mirrors."""
     from dockercfg import migration
 
-    _run("fix", migration.fix, apply=apply, dry_run=dry_run, show_diff=diff or dry_run)
+    _run("fix", migration.fix, apply=apply, dry_run=dry_run, drop_dead_mirrors=drop_dead_mirrors,
+         show_diff=diff or dry_run)  # fmt: skip
 
 
 @app.command("validate")
 def validate(
     file: Optional[str] = typer.Argument(None, metavar="[FILE]", help="Default: the live file"),
+    online: bool = typer.Option(
+        False, "--online", help="Also check the listed mirrors over the network (dead: warning)"
+    ),
 ) -> None:
-    """Report every problem dockerd would have with the config, at once."""
+    """Report every problem dockerd would have with the config, at once. Offline unless --online."""
     from dockercfg import queries
 
-    _run("validate", queries.validate_file, file)
+    _run("validate", queries.validate_file, file, online=online)
 
 
 @app.command("show")
@@ -177,7 +180,7 @@ def recover_cmd() -> None:
 
 # Commands kept in their own modules register themselves on `app` when imported (after the ones
 # above, so `--help` lists them in this order).
-from dockercfg import cli_certs, cli_mirrors  # noqa: E402,F401
+from dockercfg import cli_certs  # noqa: E402,F401
 
 
 def hoist_global_options(argv: List[str]) -> List[str]:

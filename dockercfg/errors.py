@@ -10,6 +10,7 @@ EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 3
 EXIT_APPLY_FAILED = 4
+EXIT_MIRROR_DEAD = 5
 
 
 class DockercfgError(Exception):
@@ -17,10 +18,17 @@ class DockercfgError(Exception):
 
     exit_code = EXIT_ENVIRONMENT
 
-    def __init__(self, message: str, *, problems: list[Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        problems: list[Any] | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.problems = list(problems or [])
+        self.data = dict(data or {})  # the --json envelope's `data` on failure
 
 
 class ConfigInvalid(DockercfgError):
@@ -45,6 +53,12 @@ class ApplyFailed(DockercfgError):
     """Applying the change failed after the write; the previous file was restored."""
 
     exit_code = EXIT_APPLY_FAILED
+
+
+class MirrorDead(DockercfgError):
+    """add-mirror refused a mirror its check found dead (nothing was written; --force adds it)."""
+
+    exit_code = EXIT_MIRROR_DEAD
 
 
 class Interrupted(DockercfgError):

@@ -91,21 +91,35 @@ def migrate(opts: Options, apply: str = "auto", dry_run: bool = False) -> Result
     return result
 
 
-def fix(opts: Options, apply: str = "auto", dry_run: bool = False) -> Result:
+def fix(
+    opts: Options, apply: str = "auto", dry_run: bool = False, drop_dead_mirrors: bool = False
+) -> Result:
     """`dockercfg fix`: rewrite what dockerd ignores or refuses into what it understands:
     `--insecure-registries=a,b` and comma lists in DOCKER_OPTS/OPTIONS as repeated flags, and
     daemon.json's `insecure-registry` / `registry-mirror` keys into the plural keys. The flags
-    are fixed in every file that feeds dockerd's command line, whichever file is the target."""
+    are fixed in every file that feeds dockerd's command line, whichever file is the target.
+    `drop_dead_mirrors`: also check the target file's mirrors (network) and drop the dead ones,
+    each named with its evidence; without it, fix sends no traffic."""
     check_apply_mode(apply)
     host = detect(opts, want_service=not dry_run and apply != "none")
     result = Result(command="fix", target=host.target, file=host.shown_path)
     feeds = [s for s in host.flag_sources if s.file is not None and s.file != host.config_path]
     paths = [host.config_path] + [s.file for s in feeds if s.file is not None]
+    verdicts = None
+    if drop_dead_mirrors:  # checked before the lock is taken; what is new under it, there
+        from dockercfg.mirrorgate import CheckSettings, Verdicts, checkable
+
+        verdicts = Verdicts(CheckSettings(), host.target, opts.root)
+        unlocked = targets.load(host, safefile.read_bytes(host.config_path) or b"")
+        unlocked = unlocked.fix_common_mistakes()
+        verdicts.of(checkable(unlocked.get_list(OWNED[1]) or [], Result("fix")))
     with host_transaction(opts, host, paths, result, dry_run) as host:
         before = safefile.read_bytes(host.config_path)
         doc = targets.load(host, before or b"")
         fixed = doc.fix_common_mistakes()
         result.warnings += fixed.warnings
+        if verdicts is not None:
+            fixed = _without_dead_mirrors(fixed, verdicts, result)
         flag_edits = [e for e in map(lambda s: _fixed_flags(host, s, result), feeds) if e]
         if fixed.render() == doc.render() and not flag_edits:
             return result
@@ -161,3 +175,16 @@ class _Unchanged:
 
     def __getattr__(self, name: str):
         return getattr(self.doc, name)
+
+
+def _without_dead_mirrors(doc, verdicts, result: Result):
+    from dockercfg.mirrorgate import dead_among
+
+    key = OWNED[1]
+    listed = [v for v in doc.get_list(key) or [] if isinstance(v, str)]
+    if not listed:
+        result.warnings.append("no registry mirrors configured: nothing to check")
+        return doc
+    dead = dead_among(verdicts, listed, result)
+    kept = changed_list(doc.get_list(key), False, dead, key)
+    return doc if kept is None else doc.with_list(key, kept)

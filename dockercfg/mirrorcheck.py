@@ -159,7 +159,7 @@ def check_mirrors(
         run.thread.start()
     for run in runs:
         run.thread.join(max(0.0, start + deadline + GRACE - time.monotonic()))
-    return sorted((run.outcome(deadline) for run in runs), key=_order)
+    return sorted((run.outcome(deadline) for run in runs), key=sort_key)
 
 
 def dead(verdicts: Iterable[MirrorVerdict]) -> list[MirrorVerdict]:
@@ -176,7 +176,8 @@ def hub_only_hint(verdict: MirrorVerdict) -> str | None:
     return None
 
 
-def _order(v: MirrorVerdict) -> tuple:
+def sort_key(v: MirrorVerdict) -> tuple:
+    """ok, slow, not-a-mirror, dead; faster first; then by URL."""
     latency = v.latency_ms if v.latency_ms is not None else float("inf")
     return (VERDICTS.index(v.verdict), latency, v.url)
 

@@ -1,6 +1,8 @@
 """`dockercfg mirrors`: check the configured registry mirrors (or the URLs given) and report.
-
 Exit 0 whenever the check ran, whatever the verdicts: they are the output. Usage errors exit 2.
+
+Also `add-mirror` (checks first, see mirrorgate) and `remove-mirror` (`--dead`): the change itself
+is ops.mutate's, like every list change.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from typing import Any
 from dockercfg import mirrorcheck as check
 from dockercfg.detect import Options
 from dockercfg.errors import UsageError
+from dockercfg.mirrorgate import AddGate, CheckSettings, DeadGate
 from dockercfg.result import Result
+from dockercfg.targets.daemon_json import MIRRORS_KEY
 
 
 def mirrors(
@@ -66,6 +70,45 @@ def mirrors(
         "counts": {name: sum(v.verdict == name for v in verdicts) for name in check.VERDICTS},
     }
     return result
+
+
+def add_mirror(
+    opts: Options,
+    values: list[str],
+    settings: CheckSettings,
+    *,
+    force: bool = False,
+    **change: Any,
+) -> Result:
+    """`add-mirror`: a dead mirror is refused (exit 5) unless `force`; see mirrorgate.AddGate."""
+    from dockercfg import ops
+
+    settings.validate()
+    gate = AddGate(settings, opts.root, force)
+    return ops.mutate(opts, "add-mirror", (MIRRORS_KEY, True, values), gate=gate, **change)
+
+
+def remove_mirror(
+    opts: Options,
+    values: list[str],
+    settings: CheckSettings,
+    *,
+    dead: bool = False,
+    **change: Any,
+) -> Result:
+    """`remove-mirror URL...`, or `--dead`: every configured mirror whose verdict is dead."""
+    from dockercfg import ops
+
+    if dead == bool(values):
+        raise UsageError("remove-mirror takes the URLs to remove or --dead, not both")
+    from dockercfg.engine_edits import AUTO, DOCKER, parse_engines
+
+    if dead and parse_engines(change.get("engines")) not in ([DOCKER], [AUTO]):
+        raise UsageError("--dead checks dockerd's mirrors only: leave out --engine")
+    gate = DeadGate(settings, opts.root) if dead else None
+    if dead:
+        settings.validate()
+    return ops.mutate(opts, "remove-mirror", (MIRRORS_KEY, False, values), gate=gate, **change)
 
 
 def render_text(result: Result, verbose: bool) -> list[str]:

@@ -4,6 +4,8 @@ plan and hands it to the one transaction (dockercfg.transaction); nothing here w
 
 from __future__ import annotations
 
+from typing import Any
+
 from dockercfg import recovery, safefile, targets, transaction
 from dockercfg.detect import Host, Options, detect
 from dockercfg.docker_tx import (
@@ -39,9 +41,12 @@ def edit_lists(
     migrate: bool,
     engines: list[str] | None = None,
     for_registry: str | None = None,
+    gate: Any = None,
 ) -> Result:
     """Change the owned lists: `wanted` maps a key to ("add" | "remove" | "set", values).
-    `engines` (see dockercfg.engine_edits) adds other engines' files to the same transaction."""
+    `engines` (see dockercfg.engine_edits) adds other engines' files to the same transaction.
+    `gate` (dockercfg.mirrorgate.Gate) checks the mirrors dockerd's list gains: `prepare` before
+    the locks are taken, `admit` with the mirrors actually added, before anything is written."""
     from dockercfg import engine_edits
     from dockercfg.engines.base import RegistryEdit
     from dockercfg.migration import migration_edits, migration_source
@@ -58,6 +63,8 @@ def edit_lists(
     docker_on = sel.docker
     source = migration_source(host) if migrate else None
     paths = [host.config_path] + ([source.file] if source is not None else [])
+    if gate is not None and docker_on:
+        gate.prepare(host)
     with host_transaction(opts, host, paths, result, dry_run) as host:
         other = None
         if sel.found:
@@ -76,6 +83,10 @@ def edit_lists(
                 if mode == "set"
                 else changed_list(doc.get_list(key), mode == "add", values, key)
             )
+            if new_items is not None and gate is not None and mode == "add":
+                present = [normalized(key, v) for v in doc.get_list(key) or []]
+                added = [v for v in new_items if normalized(key, v) not in present]
+                gate.admit(added, result, doc.get_list(INSECURE_KEY) or [])
             if new_items is not None:
                 doc = doc.with_list(key, new_items)
         result.data["before"] = owned_lists(original)
@@ -121,7 +132,9 @@ def set_list(current: list[str] | None, values: list[str], key: str) -> list[str
 
 MIRROR_FOR_OTHER = (
     "dockerd uses registry mirrors only for Docker Hub (docker.io): a mirror for another registry"
-    " needs an engine that has per-registry mirrors: --engine containerd, podman or buildkit"
+    " needs an engine that has per-registry mirrors: --engine containerd (certs.d/REGISTRY/"
+    "hosts.toml), podman ([[registry.mirror]] in registries.conf) or buildkit (mirrors in"
+    " buildkitd.toml)"
 )
 
 
@@ -135,8 +148,10 @@ def mutate(
     migrate: bool = False,
     engines: list[str] | None = None,
     for_registry: str | None = None,
+    gate: Any = None,
 ) -> Result:
-    """add-insecure / remove-insecure / add-mirror / remove-mirror."""
+    """add-insecure / remove-insecure / add-mirror / remove-mirror. `gate`: see edit_lists; its
+    `values` may also choose the values (remove-mirror --dead: the dead ones)."""
     from dockercfg.engine_edits import parse_engines
 
     check_apply_mode(apply)
@@ -148,6 +163,8 @@ def mutate(
     values = parse_values(
         key, raw_values, host.dockerd_version or newest_version(), result.warnings
     )
+    if gate is not None:
+        values = gate.values(host, result, values)
     wanted = {key: ("add" if add else "remove", values)}
     return edit_lists(
         opts,
@@ -159,6 +176,7 @@ def mutate(
         migrate=migrate,
         engines=engines,
         for_registry=for_registry,
+        gate=gate,
     )
 
 

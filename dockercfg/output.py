@@ -22,10 +22,12 @@ def _emit_json(obj: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
-def _error_object(command: str, message: str, problems: list | None = None) -> dict[str, Any]:
+def _error_object(
+    command: str, message: str, problems: list | None = None, data: dict | None = None
+) -> dict[str, Any]:
     from dockercfg.result import Result
 
-    result = Result(command=command, error=message)
+    result = Result(command=command, error=message, data=dict(data or {}))
     result.problems = list(problems or [])
     return result.to_json()
 
@@ -46,7 +48,7 @@ def run(
         result = operation()
     except DockercfgError as err:
         if json_mode:
-            obj = _error_object(command, err.message, err.problems)
+            obj = _error_object(command, err.message, err.problems, err.data)
             _emit_json(obj)
         else:
             if err.problems and (command == "validate" or verbose):

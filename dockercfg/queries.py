@@ -22,9 +22,10 @@ from dockercfg.result import Result
 from dockercfg.targets.daemon_json import INSECURE_KEY, MIRRORS_KEY
 
 
-def validate_file(opts: Options, path: str | None) -> Result:
+def validate_file(opts: Options, path: str | None, online: bool = False) -> Result:
     """`dockercfg validate [FILE]`: every problem at once; exit 1 when any is an error. FILE is
-    judged by its kind: a daemon.json, or variables such as /etc/default/docker."""
+    judged by its kind: a daemon.json, or variables such as /etc/default/docker. Offline unless
+    `online`: then the file's mirrors are checked too (a dead one is a warning)."""
     from dockercfg.conflicts import find_conflicts
     from dockercfg.formats.kind import file_kind
 
@@ -61,6 +62,8 @@ def validate_file(opts: Options, path: str | None) -> Result:
             found = target.dockerd_problem(data, shown)
             if found:
                 problems.append(found)
+        if online and not any(p.code == "syntax" for p in problems):
+            problems += _mirror_problems(host, target.read(data), result)
     result.problems = problems
     version = host.dockerd_version
     result.data["docker_version"] = ".".join(map(str, version)) if version else None
@@ -99,6 +102,17 @@ def _daemon_json_value(host) -> dict:
         return parse(path, data).value if data else {}
     except DockercfgError:  # validated on its own; its conflicts cannot be judged
         return {}
+
+
+def _mirror_problems(host, doc, result: Result) -> list:
+    """validate --online: the mirrors the file lists, checked; a dead one is a warning."""
+    from dockercfg.mirrorgate import CheckSettings, Verdicts, online_problems
+
+    listed = doc.get_list(MIRRORS_KEY)
+    values = [v for v in listed if isinstance(v, str)] if isinstance(listed, list) else []
+    if not values:
+        return []
+    return online_problems(Verdicts(CheckSettings(), host.target, host.root), values, result)
 
 
 def run_detect(opts: Options) -> Result:

@@ -91,7 +91,7 @@ def test_parallel_adds_and_removes_of_both_keys_compose(tmp_path: Path):
     commands = [cli_argv(tmp_path, "--json", "remove-insecure", n) for n in old[::2]]
     commands += [cli_argv(tmp_path, "--json", "add-insecure", f"new{i}.test") for i in range(5)]
     mirrors = [f"https://m{i}.example.com" for i in range(5)]
-    commands += [cli_argv(tmp_path, "--json", "add-mirror", m) for m in mirrors]
+    commands += [cli_argv(tmp_path, "--json", "add-mirror", "--force", m) for m in mirrors]
     procs = start_all([argv + ["--apply", "none"] for argv in commands])
     results = [obj for _code, obj, _err in finish(procs)]
 

@@ -131,7 +131,12 @@ def test_a_written_but_unapplied_change_is_shown_and_applied(sb, how: str):
 # package was changed, the daemon not restarted), lets it through: per running version, the
 # change, the version dockercfg is told, and what dockerd logs.
 RELOAD_REJECTS = {
-    "20": (("add-mirror", MIRROR_WITH_PATH), "28.3.0", "invalid mirror", MIRROR_WITH_PATH),
+    "20": (
+        ("add-mirror", "--force", MIRROR_WITH_PATH),
+        "28.3.0",
+        "invalid mirror",
+        MIRROR_WITH_PATH,
+    ),
     "26": (("add-insecure", REGISTRY), "20.10.24", "graph", REGISTRY),
 }
 
@@ -300,7 +305,7 @@ def test_the_running_dockerd_takes_every_tricky_value_as_written(sb):
     result = tool(sb, "--json", "add-insecure", *TRICKY_INSECURE)
     assert result.returncode == 0, shown(result)
     assert json.loads(result.stdout)["verified"] is True
-    result = tool(sb, "--json", "add-mirror", *TRICKY_MIRRORS)
+    result = tool(sb, "--json", "add-mirror", "--force", *TRICKY_MIRRORS)
     assert result.returncode == 0, shown(result)
     assert json.loads(result.stdout)["verified"] is True
     assert not sb.daemon_json.read_bytes().startswith(b"\xef\xbb\xbf")

@@ -56,7 +56,7 @@ def test_non_root_gets_needs_root_and_nothing_changes():
         for args in (
             ("add-insecure", "x.test:5000", "--apply", "none"),
             ("remove-insecure", "keep.test:5000"),
-            ("add-mirror", "https://mirror.example.com"),
+            ("add-mirror", "--force", "https://mirror.example.com"),
             ("apply",),
             ("rollback",),
         ):

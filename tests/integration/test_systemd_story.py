@@ -213,7 +213,7 @@ def test_remove_insecure_takes_it_off_the_live_daemon(sb):
 
 
 def test_add_and_remove_mirror(sb):
-    result = tool_json(sb, "add-mirror", MIRROR)
+    result = tool_json(sb, "add-mirror", "--force", MIRROR)
 
     applied_ok(result)
     assert json.loads(sb.daemon_json.read_text()) == {"registry-mirrors": [MIRROR + "/"]}
@@ -263,7 +263,7 @@ def test_rollback_to_a_file_without_the_key_still_takes_the_registry_off(sb):
 
 def test_show_lists_live_registries_and_validate_accepts_the_file(sb):
     add_insecure(sb)
-    tool_json(sb, "add-mirror", MIRROR)
+    tool_json(sb, "add-mirror", "--force", MIRROR)
 
     result = tool_json(sb, "show")
 

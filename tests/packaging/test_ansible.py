@@ -78,7 +78,11 @@ def test_first_run_changes_second_does_not_and_diff_shows_it(ansible: Ansible, t
     root = make_root(tmp_path, text='{\n  "debug": true\n}\n')
     out = tmp_path / "result.json"
     play = task_play(
-        root, out, insecure_registries=["registry.lab:5000"], registry_mirrors=["https://m.lab"]
+        root,
+        out,
+        insecure_registries=["registry.lab:5000"],
+        registry_mirrors=["https://m.lab"],
+        force=True,  # m.lab does not exist: add-mirror would refuse it as dead
     )
     first = ansible.playbook(play, "--diff")
     assert first.returncode == 0, shown(first)
@@ -294,6 +298,7 @@ def test_fleet_of_local_hosts_with_forks(ansible: Ansible, tmp_path: Path):
     - name: the mirror
       {MODULE}:
         registry_mirrors: ["https://mirror.lab"]
+        force: true
         root: "{{{{ dockercfg_root }}}}"
 """
     started = time.monotonic()

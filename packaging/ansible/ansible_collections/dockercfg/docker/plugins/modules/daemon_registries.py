@@ -47,6 +47,14 @@ options:
         out leaves them alone.
     type: list
     elements: str
+  force:
+    description:
+      - With I(state=present), add the mirrors without checking them first (C(add-mirror
+        --force)). Without it, C(dockercfg add-mirror) checks each new mirror and fails the task
+        when one is dead (no address, no connection, a TLS certificate dockerd refuses), with the
+        check's reason; use it for a mirror this host cannot reach yet.
+    type: bool
+    default: false
   state:
     description:
       - C(present) adds the listed entries, C(absent) removes them, C(exact) makes the file's
@@ -200,7 +208,9 @@ def commands(params):
     for option, _flag, add, remove in KEYS:
         if params[option]:
             # `--` ends the options: a value starting with "-" is refused by dockercfg, not parsed.
-            steps.append([add if state == "present" else remove, "--"] + params[option])
+            verb = add if state == "present" else remove
+            forced = ["--force"] if verb == "add-mirror" and params.get("force") else []
+            steps.append([verb, *forced, "--"] + params[option])
     return steps
 
 
@@ -247,6 +257,7 @@ def main():
             insecure_registries=dict(type="list", elements="str"),
             registry_mirrors=dict(type="list", elements="str"),
             state=dict(type="str", default="present", choices=["present", "absent", "exact"]),
+            force=dict(type="bool", default=False),
             apply=dict(type="str", default="auto", choices=["auto", "reload", "restart", "none"]),
             config=dict(type="path"),
             target=dict(type="str"),

@@ -125,6 +125,22 @@ def test_present_and_absent_pass_values_after_double_dash():
     assert [cmd[1] for cmd in calls] == ["remove-insecure", "remove-mirror"]
 
 
+def test_force_adds_mirrors_unchecked_and_only_mirrors():
+    _done, calls = run_module(
+        {"insecure_registries": ["a:1"], "registry_mirrors": ["https://m"], "force": True},
+        lambda cmd: (0, result(cmd[1])),
+    )
+    assert calls == [
+        [DCFG, "add-insecure", "--apply", "auto", "--json", "--", "a:1"],
+        [DCFG, "add-mirror", "--apply", "auto", "--json", "--force", "--", "https://m"],
+    ]
+    _done, calls = run_module(
+        {"registry_mirrors": ["https://m"], "force": True, "state": "absent"},
+        lambda cmd: (0, result(cmd[1])),
+    )
+    assert calls == [[DCFG, "remove-mirror", "--apply", "auto", "--json", "--", "https://m"]]
+
+
 def test_changed_is_dockercfgs():
     done, _calls = run_module({"insecure_registries": ["a:1"]}, lambda cmd: (0, result(cmd[1])))
     assert done.result["changed"] is False and done.result["applied"] is None
