@@ -26,8 +26,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from hostsetup import bind, run, terminate, umount
-from tls_registry import Pki, start_in_netns
+if __name__ != "__main__":  # as a script inside the namespace (seed, slow) it needs neither
+    from hostsetup import bind, run, terminate, umount
+    from tls_registry import Pki, start_in_netns
 
 REGISTRY = """\
 version: 0.1
