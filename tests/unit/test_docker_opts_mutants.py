@@ -87,3 +87,112 @@ def test_sh_sees_exactly_the_flags_for_the_values_written(values):
     out = edit("DOCKER_OPTS=--debug\n", INSECURE_KEY, wanted).render().decode()
     expect = ["--debug"] + [w for v in wanted for w in ("--insecure-registry", v)]
     assert sh_words(out) == expect
+
+
+# (file, what `fix` writes, the words sh then gives dockerd)
+FIXES = [
+    (
+        'DOCKER_OPTS="--insecure-registry=a:1,b:2"\r\n',
+        'DOCKER_OPTS="--insecure-registry a:1 --insecure-registry b:2"\n',
+        ["--insecure-registry", "a:1", "--insecure-registry", "b:2"],
+    ),
+    (
+        'DOCKER_OPTS="--insecure-registries=a:1,b:2 --debug"\n',
+        'DOCKER_OPTS="--insecure-registry a:1 --insecure-registry b:2 --debug"\n',
+        ["--insecure-registry", "a:1", "--insecure-registry", "b:2", "--debug"],
+    ),
+    ('DOCKER_OPTS="--insecure-registry=,"\n', 'DOCKER_OPTS=""\n', []),
+    ('DOCKER_OPTS="--debug"\r\n', 'DOCKER_OPTS="--debug"\n', ["--debug"]),
+    (
+        'DOCKER_OPTS="--insecure-registry=a~b,c:1 --insecure-registry=x,y"\n',
+        'DOCKER_OPTS="--insecure-registry=a~b,c:1 --insecure-registry x --insecure-registry y"\n',
+        ["--insecure-registry=a~b,c:1", "--insecure-registry", "x", "--insecure-registry", "y"],
+    ),
+]
+CR_NOTE = "removed the carriage return (CRLF) ending the edited assignment: sh passed it to dockerd"
+
+
+@pytest.mark.parametrize(("text", "fixed", "words"), FIXES)
+def test_fix_rewrites_into_repeated_flags(text, fixed, words):
+    out = parse(P, text.encode(), "DOCKER_OPTS").fix_common_mistakes()
+    assert out.render().decode() == fixed
+    assert sh_words(fixed) == words
+    notes = out.warnings
+    assert (CR_NOTE in notes) == ("\r" in text)
+    if "~" in text:
+        assert f"not fixed: {P}: refusing to write 'a~b': {SHELL_ONLY} written into it" in notes
+    else:
+        assert not [n for n in notes if n.startswith("not fixed")]
+
+
+# (file, after `add z:9` as the only insecure registry, the words sh then gives dockerd, after
+# removing every insecure registry)
+R = ["--insecure-registry", "z:9"]
+EDITS = [
+    ('DOCKER_OPTS="--insecure-registry="\n', 'DOCKER_OPTS="--insecure-registry=z:9"\n',
+     ["--insecure-registry=z:9"], 'DOCKER_OPTS=""\n'),
+    ('DOCKER_OPTS="--insecure-registry"\n', 'DOCKER_OPTS="--insecure-registry z:9"\n', R,
+     'DOCKER_OPTS=""\n'),
+    ("DOCKER_OPTS=--insecure-registry\\ a:1\n", "DOCKER_OPTS=--insecure-registry\\ z:9\n", R,
+     "DOCKER_OPTS=\n"),
+    ('DOCKER_OPTS="--insecure-registry a:1 --debug"\n',
+     'DOCKER_OPTS="--insecure-registry z:9 --debug"\n', [*R, "--debug"],
+     'DOCKER_OPTS="--debug"\n'),
+    ('DOCKER_OPTS=" --insecure-registry a:1"\n', 'DOCKER_OPTS=" --insecure-registry z:9"\n', R,
+     'DOCKER_OPTS=""\n'),
+    ("DOCKER_OPTS='--insecure-registry '\"a:1\"\n", "DOCKER_OPTS='--insecure-registry '\"z:9\"\n",
+     R, None),  # the flag and its value in two quotings: not removed
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "replaced", "words", "emptied"), EDITS)
+def test_values_are_replaced_and_removed_in_place(text, replaced, words, emptied):
+    doc = parse(P, text.encode(), "DOCKER_OPTS")
+    out = doc.with_list(INSECURE_KEY, ["z:9"]).render().decode()
+    assert out == replaced
+    assert sh_words(out) == words
+    if emptied is None:
+        with pytest.raises(EnvironmentProblem) as info:
+            doc.with_list(INSECURE_KEY, [])
+        assert info.value.message == (
+            f"{P}: DOCKER_OPTS uses quoting around a registry flag which dockercfg will not"
+            " rewrite; edit it by hand"
+        )
+        return
+    out = doc.with_list(INSECURE_KEY, []).render().decode()
+    assert out == emptied
+    assert "--insecure-registry" not in " ".join(sh_words(out))
+
+
+def test_the_target_reads_the_variable_and_the_daemon_json_beside_it(tmp_path):
+    from types import SimpleNamespace
+
+    from dockercfg.targets.docker_opts import DockerOptsTarget
+
+    opts = tmp_path / "docker"
+    daemon_json = tmp_path / "daemon.json"
+    host = SimpleNamespace(target="sysconfig", config_path=opts, variable="OPTIONS",
+                           daemon_json=daemon_json, shown_path="/etc/sysconfig/docker")  # fmt: skip
+    target = DockerOptsTarget(host)
+    assert (target.name, target.holds_flags, target.json_shown) == (
+        "sysconfig",
+        True,
+        "/etc/docker/daemon.json",
+    )
+    doc = target.read(b"OPTIONS='--debug'\nDOCKER_OPTS='--tls'\n")
+    assert (doc.path, doc.variable, doc.flags) == (opts, "OPTIONS", ["--debug"])
+    assert target.read(b"OPTIONS=--tls\n", tmp_path / "other").path == tmp_path / "other"
+    # No daemon.json yet, an empty one, then one with settings.
+    assert target.settings(doc) == ({}, ["dockerd", "--debug"], "OPTIONS in /etc/sysconfig/docker")
+    daemon_json.write_bytes(b"")
+    assert target.settings(doc)[0] == {}
+    daemon_json.write_bytes(b'{"debug": true}\n')
+    assert target.settings(doc) == (
+        {"debug": True},
+        ["dockerd", "--debug"],
+        "OPTIONS in /etc/sysconfig/docker",
+    )
+    host.daemon_json, host.variable = None, None
+    assert target.settings(doc)[0] == {}
+    assert target.read(b"DOCKER_OPTS=--tls\n").flags == ["--tls"]  # the default variable
+    assert target.file_problems(b"x", "f") == [] and target.dockerd_problem(b"x") is None
