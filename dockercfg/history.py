@@ -106,6 +106,9 @@ class _Absent:
         self.value: dict = {}
         self.warnings: list[str] = []
 
+    def get_list(self, key: str) -> None:
+        return None  # an absent file holds no list
+
     def render(self) -> None:
         return None
 
