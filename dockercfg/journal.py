@@ -188,8 +188,9 @@ def new_id() -> str:
 class Journal:
     """The state directory of one host (or one user), used under the transaction lock."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, home: Path | None = None) -> None:
         self.dir = directory
+        self.home = home  # the user's home, for a per-user journal (inside --root)
         self.stack: ExitStack | None = None  # the locks of the running transaction
         self.held = False  # the host-wide transaction lock is taken
 
@@ -199,13 +200,19 @@ class Journal:
 
     def ensure(self) -> None:
         """Create the state directory (0700) and its parents; in a user's tree they are that
-        user's, and a directory an older run under sudo left root-owned there is given back."""
+        user's (dockercfg.ownership), and what an older run under sudo left root-owned there
+        is given back to them, so that their own run can read its history."""
         missing = []
         parent = self.dir.parent
         while not parent.exists() and parent != parent.parent:
             missing.append(parent)
             parent = parent.parent
-        wanted = [(d, 0o755, False) for d in reversed(missing)]
+        below_home = []
+        if self.home is not None and self.home in parent.parents:
+            below_home = [p for p in reversed(parent.parents) if self.home in p.parents]
+            below_home.append(parent)
+        wanted = [(d, 0o755, True) for d in below_home]
+        wanted += [(d, 0o755, False) for d in reversed(missing)]
         wanted += [(self.dir, 0o700, True), (self.dir / HISTORY, 0o700, True)]
         for d, mode, reclaim in wanted:
             try:
@@ -217,6 +224,9 @@ class Journal:
                 ) from None
         if not self.dir.is_dir() or self.dir.is_symlink():
             raise EnvironmentProblem(f"cannot use {self.dir}: it is not a directory")
+        if self.home is not None:
+            for d in (self.dir, self.dir / HISTORY):
+                ownership.reclaim_files(d)
 
     def lock_anchor(self) -> Path:
         """The path whose lock serialises transactions on this host."""

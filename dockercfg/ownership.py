@@ -10,6 +10,7 @@ dockercfg.invoker.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 
@@ -60,3 +61,23 @@ def make_dir(path: Path, mode: int, reclaim: bool = False) -> bool:
     finally:
         os.close(fd)
     return created
+
+
+def reclaim_files(directory: Path) -> None:
+    """dockercfg's own files (journal, history, locks) that an older run under sudo left
+    root-owned in a directory its user owns become that user's (best effort; never a symlink)."""
+    owner = inherited_owner(directory)
+    if owner is None:
+        return
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        path = directory / name
+        try:
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode) and st.st_uid == 0 and st.st_nlink == 1:
+                os.chown(path, *owner, follow_symlinks=False)
+        except OSError:
+            continue

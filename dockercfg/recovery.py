@@ -19,7 +19,7 @@ from dockercfg import journal, targets, transaction
 from dockercfg.detect import Host, Options, detect
 from dockercfg.dockerd_checks import OWNED
 from dockercfg.errors import DockercfgError
-from dockercfg.invoker import invoker
+from dockercfg.invoker import inside, invoker
 from dockercfg.result import Result
 
 PER_USER_TARGETS = ("rootless", "desktop")
@@ -31,8 +31,9 @@ def journal_for(host: Host) -> journal.Journal:
     for a per-user dockerd (rootless, Desktop)."""
     user = invoker(host.root) if host.target in PER_USER_TARGETS else None
     directory = journal.state_dir(host.root, user)
+    home = inside(host.root, user.home) if user is not None else None
     # One object per directory: it carries the running transaction's locks.
-    return _JOURNALS.setdefault(directory, journal.Journal(directory))
+    return _JOURNALS.setdefault(directory, journal.Journal(directory, home))
 
 
 def _describe(manifest: journal.Manifest) -> str:

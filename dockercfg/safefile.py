@@ -272,9 +272,11 @@ def _copy_metadata(
         try:
             os.fchown(fd, like.st_uid, like.st_gid)
         except OSError as err:
+            mine = f"{os.geteuid()}:{os.getegid()}"
+            hint = f"; run with sudo, or make it yours: sudo chown {mine} {target}"
             raise EnvironmentProblem(
                 f"cannot {what}: cannot keep its owner {like.st_uid}:{like.st_gid}:"
-                f" {describe_os_error(err)}"
+                f" {describe_os_error(err)}" + (hint if os.geteuid() != 0 else "")
             ) from None
     os.fchmod(fd, stat.S_IMODE(like.st_mode))  # after fchown, which clears setuid/setgid
     # Best effort: keep an SELinux label that differs from the directory's default.
