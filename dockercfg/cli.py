@@ -101,27 +101,28 @@ def validate(
     online: bool = typer.Option(
         False, "--online", help="Also check the listed mirrors over the network (dead: warning)"
     ),
+    engine: Optional[List[str]] = typer.Option(None, "--engine", help=ENGINE_HELP),
 ) -> None:
     """Report every problem dockerd would have with the config, at once. Offline unless --online."""
-    from dockercfg import queries
+    from dockercfg import engine_queries
 
-    _run("validate", queries.validate_file, file, online=online)
+    _run("validate", engine_queries.validate, file, online=online, engines=engine)
 
 
 @app.command("show")
-def show() -> None:
+def show(engine: Optional[List[str]] = typer.Option(None, "--engine", help=ENGINE_HELP)) -> None:
     """Configured and live registries and mirrors, each with its source."""
-    from dockercfg import queries
+    from dockercfg import engine_queries
 
-    _run("show", queries.show)
+    _run("show", engine_queries.show, engines=engine)
 
 
 @app.command("detect")
-def detect() -> None:
-    """Which file, service manager and dockerd this host uses, and why."""
-    from dockercfg import queries
+def detect(engine: Optional[List[str]] = typer.Option(None, "--engine", help=ENGINE_HELP)) -> None:
+    """Which file, service manager and dockerd this host uses, and why; every engine found."""
+    from dockercfg import engine_queries
 
-    _run("detect", queries.run_detect)
+    _run("detect", engine_queries.detect, engines=engine)
 
 
 @app.command("apply")

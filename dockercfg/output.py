@@ -107,13 +107,22 @@ def _change_lines(result) -> list[str]:
 def _render_validate(result, verbose: bool) -> list[str]:
     lines = [p.render() for p in result.problems]
     version = result.data.get("docker_version")
-    if result.warnings and not result.problems:
-        return lines
+    engines = result.data.get("engines")
+    if engines:
+        lines.append(f"ok: the files of {', '.join(engines)} parse, with no known trap")
+    if (result.warnings and not result.problems) or "docker_version" not in result.data:
+        return lines  # the second: --engine without docker
     judge = f"dockerd {version}" if version else "the newest dockerd"
     return [*lines, f"ok: {result.file} is valid for {judge}"]
 
 
 def _render_show(result, verbose: bool) -> list[str]:
+    if "insecure_registries" not in result.data:  # --engine without docker
+        return renderers.engine_show_lines(result.data)
+    return _render_docker_show(result) + renderers.engine_show_lines(result.data)
+
+
+def _render_docker_show(result) -> list[str]:
     data = result.data
     lines = [f"config file: {result.file}", "insecure registries:"]
     lines += [f"  {e['value']}  ({e['source']})" for e in data["insecure_registries"]]
@@ -145,7 +154,8 @@ def _render_detect(result, verbose: bool) -> list[str]:
         + (f", pid {data['dockerd_pid']}" if data["dockerd_pid"] else ""),
         "evidence:",
     ]
-    return lines + [f"  - {line}" for line in data["evidence"]]
+    lines += [f"  - {line}" for line in data["evidence"]]
+    return lines + renderers.engine_detect_lines(data)
 
 
 _TEXT = {"validate": _render_validate, "show": _render_show, "detect": _render_detect}

@@ -40,3 +40,35 @@ def engine_lines(data: dict) -> list[str]:
         how = f" ({applied[name]})" if name in applied else ""
         lines.append(f"  {name}: {what}{how}")
     return ["engines:", *lines]
+
+
+def engine_show_lines(data: dict) -> list[str]:
+    """The text of `show` for the engines (after dockerd's)."""
+    lines = []
+    for name, view in (data.get("engines") or {}).items():
+        if "error" in view:
+            lines.append(f"{name}: cannot read: {view['error']}")
+            continue
+        insecure = ", ".join(view["insecure_registries"]) or "none"
+        lines.append(f"{name}: insecure {insecure}")
+        for registry, urls in view["registry_mirrors"].items():
+            lines.append(f"  mirrors for {registry}: {', '.join(urls)}")
+    return lines
+
+
+def engine_detect_lines(data: dict) -> list[str]:
+    """The text of `detect` for the engines."""
+    lines = []
+    for name, what in (data.get("engines") or {}).items():
+        if not what["found"]:
+            lines.append(f"{name}: not found")
+            continue
+        version = f" {what['version']}" if what["version"] else ""
+        default = (
+            f"in the default ({what['default_reason']})"
+            if what["in_default"]
+            else f"only with --engine {name} or all"
+        )
+        lines.append(f"{name}{version}: {what['service']}; {default}")
+        lines += [f"  - {line}" for line in what["evidence"]]
+    return lines

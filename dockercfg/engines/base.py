@@ -113,3 +113,8 @@ class Engine(Protocol):
     def applier(self, found: Found, changes: list[FileChange]) -> Applier:
         """How to make `changes` live and check them."""
         ...
+
+    def validate(self, found: Found) -> list[Any]:
+        """`dockercfg validate`: every file of this engine parses as the engine reads it, and
+        none has a known trap (Problem list). Unparsable input may raise DockercfgError."""
+        ...

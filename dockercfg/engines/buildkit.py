@@ -101,6 +101,10 @@ class Buildkit:
     def problems(self, found: Found, changes: list[FileChange]) -> list[Problem]:
         return []
 
+    def validate(self, found: Found) -> list[Problem]:
+        self._doc(found)  # parses, or raises naming file:line:column
+        return []
+
     def applier(self, found: Found, changes: list[FileChange]) -> common.NoApply:
         note = RECREATE.format(file=CONFIG)
         units = found.extra.get("units", [])

@@ -14,7 +14,7 @@ from typing import Any
 from dockercfg.engines import common
 from dockercfg.engines import containerd_hosts as hosts_toml
 from dockercfg.engines.base import CAS, INSECURE, MIRRORS, FileChange, Found, RegistryEdit
-from dockercfg.errors import ApplyFailed
+from dockercfg.errors import ApplyFailed, DockercfgError
 from dockercfg.formats import toml_rt
 from dockercfg.problems import ERROR, WARNING, Problem
 
@@ -286,6 +286,19 @@ class Containerd:
             out.append(
                 Problem("containerd-configs-deprecated", shown, "`configs` is deprecated", WARNING)
             )
+        return out
+
+    def validate(self, found: Found) -> list[Problem]:
+        _, doc = self._config(found)
+        out = self.problems(found, [])
+        directory, _ = self.hosts_dir(found, doc)
+        for path in sorted(directory.glob("*/hosts.toml")) if directory.is_dir() else []:
+            shown = common.shown(found.root, path)
+            try:
+                hosts_toml.check_keys(toml_rt.parse(common.read(path), shown), shown)
+            except DockercfgError as err:
+                message = err.message.removeprefix(f"{shown}: ")
+                out.append(Problem("containerd-hosts-toml", shown, message, ERROR))
         return out
 
     def applier(self, found: Found, changes: list[FileChange]) -> common.NoApply:

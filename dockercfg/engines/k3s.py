@@ -80,6 +80,10 @@ class K3s:
     def problems(self, found: Found, changes: list[FileChange]) -> list[Problem]:
         return []
 
+    def validate(self, found: Found) -> list[Problem]:
+        self._doc(found)  # parses, or raises naming file:line:column
+        return []
+
     def applier(self, found: Found, changes: list[FileChange]) -> common.NoApply:
         units = found.extra.get("units", [])
         return common.UnitApplier(self.name, found.root, units, "restart")

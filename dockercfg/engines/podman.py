@@ -15,7 +15,7 @@ from dockercfg.engines import common
 from dockercfg.engines.base import CAS, INSECURE, MIRRORS, FileChange, Found, RegistryEdit
 from dockercfg.errors import ConfigInvalid
 from dockercfg.formats import toml_rt
-from dockercfg.problems import WARNING, Problem
+from dockercfg.problems import ERROR, WARNING, Problem
 
 MAIN = "/etc/containers/registries.conf"
 DROPIN_DIR = "/etc/containers/registries.conf.d"
@@ -178,6 +178,31 @@ class Podman:
                 out.append(
                     Problem("registries-v1-dropin", shown, "drop-ins must be in the v2 format")
                 )
+        return out
+
+    def validate(self, found: Found) -> list[Problem]:
+        out = self.problems(found, [])
+        main = found.files["main"]
+        shown = common.shown(found.root, main)
+        doc = toml_rt.parse(common.read(main), shown)
+        if is_v1(doc) and "registry" in doc:
+            out.append(Problem("registries-v1-v2-mixed", shown, "v1 ([registries.*]) and v2"
+                               " ([[registry]]) tables in one file: containers/image refuses"
+                               " it"))  # fmt: skip
+        elif is_v1(doc):
+            dropins = common.inside(found.root, DROPIN_DIR)
+            mixed = dropins.is_dir() and any(dropins.glob("*.conf"))
+            out.append(
+                Problem(
+                    "registries-v1",
+                    shown,
+                    "in the v1 format ([registries.*])"
+                    + (": containers/image refuses it with the v2 drop-ins" if mixed else ""),
+                    ERROR if mixed else WARNING,
+                    "convert it to v2 ([[registry]] with location, insecure, blocked)",
+                )
+            )
+        self._dropin(found)  # parses
         return out
 
     def applier(self, found: Found, changes: list[FileChange]) -> common.NoApply:

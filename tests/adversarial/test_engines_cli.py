@@ -172,3 +172,42 @@ def test_trust_ca_refused_by_one_engine_writes_nothing_anywhere(tmp_path: Path) 
     assert sorted(after) == sorted(before) and after == before
     assert not (root / f"etc/docker/certs.d/{reg}").exists()
     assert not (root / "var").exists()  # no state directory either: no trace at all
+
+
+def test_show_detect_and_validate_take_engine(tmp_path: Path) -> None:
+    root = host(tmp_path)
+    assert cli(root, *ARGS, "add-insecure", REG, "--engine", "all").returncode == 0
+
+    view = one_json(cli(root, *ARGS, "--json", "show", "--engine", "all"))
+    assert view["data"]["insecure_registries"][0]["value"] == REG  # dockerd's, as before
+    engines = view["data"]["engines"]
+    assert engines["containerd"]["insecure_registries"] == [REG]
+    assert engines["podman"]["insecure_registries"] == [REG]
+    only = cli(root, *ARGS, "show", "--engine", "podman")
+    assert only.returncode == 0 and only.stdout == f"podman: insecure {REG}\n", shown(only)
+
+    found = one_json(cli(root, *ARGS, "--json", "detect"))["data"]["engines"]
+    assert (
+        found["containerd"]["found"]
+        and "binary /usr/bin/containerd" in (found["containerd"]["evidence"])
+    )
+    assert found["containerd"]["in_default"] is False and found["k3s"] == {"found": False}
+    assert list(one_json(cli(root, *ARGS, "--json", "detect", "--engine", "podman"))["data"][
+        "engines"]) == ["podman"]  # fmt: skip
+
+    ok = cli(root, *ARGS, "validate", "--engine", "all")
+    assert ok.returncode == 0 and "ok: the files of containerd, podman parse" in ok.stdout
+
+    (root / "etc/containers").mkdir(exist_ok=True)
+    (root / "etc/containers/registries.conf").write_text("[registries.insecure]\nregistries = []\n")
+    hosts = root / ENGINE_FILES[0]
+    hosts.write_text(hosts.read_text() + "skip_verfy = true\n")
+    before = files(root)
+    bad = cli(root, *ARGS, "validate", "--engine", "containerd,podman")
+    assert bad.returncode == 1, shown(bad)
+    assert "unknown key 'skip_verfy'" in bad.stdout and "v1 format" in bad.stdout, bad.stdout
+    assert bad.stderr == "dockercfg: error: containerd, podman: 2 error(s)\n", bad.stderr
+    assert files(root) == before
+    (root / "etc/containerd/config.toml").write_text("[plugins\n")
+    broken = one_json(cli(root, *ARGS, "--json", "validate", "--engine", "containerd"))
+    assert "config.toml:1:" in broken["problems"][0]["message"]
