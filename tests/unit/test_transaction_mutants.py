@@ -16,6 +16,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from support import require_root
 
 from dockercfg import journal, transaction
 from dockercfg.engines.base import FileChange
@@ -526,3 +527,232 @@ def test_rollback_undoes_the_newest_change_not_yet_undone():
     assert str(info.value) == (
         "no transaction '9' in the history (see `dockercfg rollback --list`)"
     )
+
+
+# --- more edges: fault points, texts, metadata, the journal's own files -----------------------
+
+
+def test_fault_points_in_order(book, tmp_path, monkeypatch):
+    seen: list[str] = []
+    monkeypatch.setattr(transaction, "fault", seen.append)
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    run(book, [change(first, b"1\n"), change(second, b"2\n")], [Scripted(), Scripted("podman")])
+    assert seen == ["tx-journaled", "tx-written-1", "tx-written-2", "tx-applied", "tx-applied",
+                    "tx-verified"]  # fmt: skip
+    seen.clear()
+    failing = Scripted(fail={("verify", "forward"): ApplyFailed("no")})
+    with pytest.raises(ApplyFailed):
+        run(book, [change(first, b"3\n")], [failing])
+    assert seen == ["tx-journaled", "tx-written-1", "tx-applied", "tx-restored"]
+
+
+def test_texts_that_are_not_utf8_are_shown_with_replacement_characters(tmp_path):
+    plan = transaction.Plan(
+        "set",
+        [
+            FileChange(tmp_path / "a", "/etc/a", b"\xff\n", b"ok\n"),
+            FileChange(tmp_path / "b", "/etc/b", None, b"\xfe\n"),
+        ],
+    )
+    result = Result(command="set")
+    transaction.preview(plan, result)
+    assert result.diff == (
+        "--- /etc/a\n+++ /etc/a\n@@ -1 +1 @@\n-\ufffd\n+ok\n"
+        "--- /etc/b\n+++ /etc/b\n@@ -0,0 +1 @@\n+\ufffd\n"
+    )
+    assert result.data["files"] == [
+        {"path": "/etc/a", "before": "\ufffd\n", "after": "ok\n"},
+        {"path": "/etc/b", "before": None, "after": "\ufffd\n"},
+    ]
+    assert transaction.unified_diff("/x", b"a\n", None) == "--- /x\n+++ /x\n@@ -1 +0,0 @@\n-a\n"
+
+
+def test_the_host_lock_message():
+    with pytest.raises(RuntimeError) as info:
+        transaction.hold_host_lock(journal.Journal(Path("/nonexistent")))
+    assert str(info.value) == "a transaction must run inside transaction.locked()"
+
+
+def test_new_files_and_directories_get_their_mode_and_owner(book, tmp_path):
+    require_root("chown to another user")
+    target = tmp_path / "certs.d/reg.test:5000/ca.crt"
+    plan = transaction.Plan("trust-ca", [FileChange(target, str(target), None, b"pem\n", 0o600,
+                                                    (1000, 1000))])  # fmt: skip
+    with transaction.locked(book, []):  # its directory does not exist yet: no lock beside it
+        transaction.commit(book, plan, Result(command="trust-ca"))
+    st = target.stat()
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o600, 1000, 1000)
+    for d in (tmp_path / "certs.d", tmp_path / "certs.d/reg.test:5000"):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o755
+
+
+def test_restoring_a_file_deleted_since_brings_back_its_mode_and_owner(tmp_path):
+    require_root("chown to another user")
+    for name, before, expected in [("docker", b"A=1\n", b"A=1\n"), ("daemon.json", b"", b"{}\n")]:
+        path = tmp_path / name
+        entry = journal.Entry(path, str(path), before, b"new\n", 0o640, (1000, 1000))
+        transaction.restore_entry(entry)
+        st = path.stat()
+        assert path.read_bytes() == expected
+        assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o640, 1000, 1000)
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"x")
+    transaction.restore_entry(journal.Entry(empty, "empty", b"", b"x", None, None))
+    assert empty.read_bytes() == b"" and stat.S_IMODE(empty.stat().st_mode) == 0o644
+
+
+def test_what_restoring_says(tmp_path):
+    a = journal.Entry(tmp_path / "a", "/etc/a", b"x", b"y")
+    b = journal.Entry(tmp_path / "b", "/etc/b", b"x", b"y")
+    new1 = journal.Entry(tmp_path / "n1", "/etc/n1", None, b"y")
+    new2 = journal.Entry(tmp_path / "n2", "/etc/n2", None, b"y")
+    backups = {"/etc/a": Path("/bk/a.1")}
+    assert transaction.files_shown([a, b], backups) == "/etc/a (backup /bk/a.1), /etc/b"
+    assert transaction.put_back([a, new1, b, new2], backups) == (
+        "restored /etc/a (backup /bk/a.1), /etc/b; removed /etc/n1, /etc/n2 (it did not exist"
+        " before)"
+    )
+    assert transaction.put_back([], backups) == ""
+
+
+def test_a_reapply_that_fails_like_the_change_says_so_once(book, tmp_path):
+    target = tmp_path / "daemon.json"
+    target.write_bytes(b"{}\n")
+    same = ApplyFailed("dockerd did not reload")
+    applier = Scripted(fail={("apply", "forward"): same, ("apply", "revert"): EnvironmentProblem(
+        "dockerd did not reload")})  # fmt: skip
+    result = Result(command="add-insecure")
+    plan = transaction.Plan("add-insecure", [change(target, b'{"a": 1}\n')], [applier])
+    with transaction.locked(book, [target]), pytest.raises(ApplyFailed) as info:
+        transaction.commit(book, plan, result)
+    assert info.value.message.startswith("dockerd did not reload; restored ")
+    assert info.value.message.endswith("; re-applying it to dockerd failed the same way")
+    assert (result.applied, result.verified) == (None, None)  # nothing was re-applied
+
+
+def test_apply_problems_reach_the_error(book, tmp_path):
+    target = tmp_path / "daemon.json"
+    marker = object()
+
+    class Complains(Scripted):
+        def verify(self, phase, result):
+            if phase == "forward":
+                result.problems.append(marker)
+                raise ApplyFailed("not live")
+
+    with pytest.raises(ApplyFailed) as info:
+        run(book, [change(target, b"{}\n")], [Complains()])
+    assert info.value.problems == [marker]
+
+
+def test_the_journal_says_rolling_back_while_files_go_back(book, tmp_path, monkeypatch):
+    target = tmp_path / "daemon.json"
+    target.write_bytes(b"{}\n")
+    phases = []
+    real = transaction.restore_all
+
+    def spy(entries):
+        phases.append(book.pending().phase)
+        real(entries)
+
+    monkeypatch.setattr(transaction, "restore_all", spy)
+    with pytest.raises(ApplyFailed):
+        run(
+            book,
+            [change(target, b"[]\n")],
+            [Scripted(fail={("apply", "forward"): ApplyFailed("x")})],
+        )
+    assert phases == ["rolling-back"]
+
+
+def test_a_restore_that_fails_keeps_the_journal_and_says_how_to_finish(book, tmp_path, monkeypatch):
+    from dockercfg import safefile
+
+    target = tmp_path / "daemon.json"
+    target.write_bytes(b"{}\n")
+    real = safefile.atomic_write
+
+    def refuse_old_bytes(path, data, *args, **kwargs):
+        if Path(path) == target and data == b"{}\n":
+            raise EnvironmentProblem(f"cannot write {path}: read-only file system")
+        return real(path, data, *args, **kwargs)
+
+    monkeypatch.setattr(safefile, "atomic_write", refuse_old_bytes)
+    with pytest.raises(ApplyFailed) as info:
+        run(
+            book,
+            [change(target, b"[]\n")],
+            [Scripted(fail={("apply", "forward"): ApplyFailed("x")})],
+        )
+    assert re.fullmatch(
+        rf"x; could not restore {re.escape(str(target))} \(backup .+\): cannot write"
+        rf" {re.escape(str(target))}: read-only file system; the journal"
+        rf" {re.escape(str(book.pending_path))} keeps the old bytes: `dockercfg recover` finishes"
+        r" the job",
+        info.value.message,
+    )
+    assert book.pending().phase == "rolling-back"
+
+
+def test_entry_of_an_existing_file_takes_its_mode_and_owner(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"x")
+    os.chown(path, 1000, 2000)
+    os.chmod(path, 0o4640)  # after chown, which clears setuid
+    entry = journal.Entry.of(FileChange(path, "/etc/f", b"x", b"y", 0o600, (5, 5)))
+    assert (entry.mode, entry.owner) == (0o4640, (1000, 2000))
+    absent = journal.Entry.of(FileChange(tmp_path / "g", "/etc/g", None, b"y", 0o600, (5, 5)))
+    assert (absent.mode, absent.owner) == (0o600, (5, 5))
+
+
+def test_the_journal_format_on_disk(book, tmp_path):
+    entry = journal.Entry(tmp_path / "f", "/etc/f", b"old", None, 0o644, (1000, 2000))
+    assert entry.to_json() == {
+        "path": str(tmp_path / "f"),
+        "shown": "/etc/f",
+        "before": "b2xk",  # base64 of "old"
+        # sha256sum of "old"
+        "before_sha256": "cba06b5736faf67e54b07b561eae94395e774c517a7d910a54369e1263ccfbd4",
+        "after": None,
+        "after_sha256": None,
+        "mode": 0o644,
+        "owner": [1000, 2000],
+    }
+    assert journal.Entry.from_json(entry.to_json()).owner == (1000, 2000)
+    book.ensure()
+    manifest = journal.Manifest("ID", "set", [entry], started=1.5, pid=3)
+    book.write(manifest)
+    text = book.pending_path.read_text()
+    head = '{\n "format": 1,\n "id": "ID",\n "command": "set",\n "phase": "writing",\n'
+    assert text.startswith(head + ' "started": 1.5,')
+    assert text.endswith("\n}\n")
+    assert stat.S_IMODE(book.pending_path.stat().st_mode) == 0o600
+    assert journal.Manifest.from_json(json.loads(text)).started == 1.5
+    book.save_history(manifest)
+    saved = book.dir / "history" / "ID.json"
+    assert saved.read_text() == text and stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert book.lock_anchor() == book.dir / "transaction"
+    assert journal.Journal(tmp_path).held is False
+
+
+def test_an_id_is_the_utc_time_to_the_microsecond_and_a_random_tail(monkeypatch):
+    # 2026-01-01T00:00:00.123456789Z
+    monkeypatch.setattr(journal.time, "time_ns", lambda: 1767225600123456789)
+    monkeypatch.setattr(journal.os, "urandom", lambda n: b"\xab\xcd\xef"[:n])
+    assert journal.new_id() == "20260101T000000.123456Z-abcdef"
+
+
+def test_the_state_dir_and_its_missing_parents(tmp_path):
+    book = journal.Journal(tmp_path / "var/lib/dockercfg")
+    book.ensure()
+    dirs = ("var", "var/lib", "var/lib/dockercfg", "var/lib/dockercfg/history")
+    modes = {p: stat.S_IMODE((tmp_path / p).stat().st_mode) for p in dirs}
+    assert modes == {"var": 0o755, "var/lib": 0o755, "var/lib/dockercfg": 0o700,
+                     "var/lib/dockercfg/history": 0o700}  # fmt: skip
+    os.chmod(book.dir, 0o755)
+    book.ensure()  # an existing one is used as it is
+    link = journal.Journal(tmp_path / "link")
+    (tmp_path / "link").symlink_to(book.dir)
+    with pytest.raises(EnvironmentProblem) as info:
+        link.ensure()
+    assert info.value.message == f"cannot use {tmp_path / 'link'}: it is not a directory"
