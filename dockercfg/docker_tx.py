@@ -63,7 +63,9 @@ def host_transaction(
             paths,
             recover=lambda m: recovered.append(recovery.recover(opts, host, book, m, result)),
         ):
-            yield detect(opts, want_service=True) if any(recovered) else host
+            current = detect(opts, want_service=True) if any(recovered) else host
+            current.made_dirs = made  # journaled with the change: undoing it removes them
+            yield current
     finally:
         if made and not host.config_path.exists():  # nothing written: leave no trace
             with contextlib.suppress(OSError):
@@ -99,6 +101,7 @@ def run_plan(
     undoes: list[str] | None = None,
     reach: list[str] | None = None,
     extra: Any = None,
+    drop_dirs: list[Path] | None = None,
 ) -> None:
     """Write the edits as one transaction and make them live on dockerd; then check that the
     daemon reaches each registry in `reach` (a read-only round trip through it)."""
@@ -106,7 +109,8 @@ def run_plan(
     applier = DockerApplier(host, edits[0].after, old, apply, keys, reach)
     changes = [e.change() for e in edits] + (extra.changes if extra else [])
     appliers = [applier, *(extra.appliers if extra else [])]  # other engines (engine_edits)
-    plan = transaction.Plan(command, changes, appliers, list(undoes or []))
+    plan = transaction.Plan(command, changes, appliers, list(undoes or []), host.made_dirs)
+    plan.drop_dirs = list(drop_dirs or [])
     transaction.commit(recovery.journal_for(host), plan, result)
 
 

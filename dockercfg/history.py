@@ -81,9 +81,11 @@ def rollback(opts: Options, to: str | None = None, apply: str = "auto") -> Resul
             changes.append((entry, now))
         ids = [m.id for m in undo]
         result.data["undoes"] = ids
+        made = [Path(d) for m in undo for d in m.made_dirs]  # undoing them removes them
         config = next((e for e, _ in changes if e.path == host.config_path), None)
         if config is None:
-            plan = Plan("rollback", [_change(e, now) for e, now in changes], undoes=ids)
+            changed = [_change(e, now) for e, now in changes]
+            plan = Plan("rollback", changed, undoes=ids, drop_dirs=made)
             preview(plan, result)
             commit(book, plan, result)
         else:
@@ -94,7 +96,7 @@ def rollback(opts: Options, to: str | None = None, apply: str = "auto") -> Resul
             if not isinstance(edits[0].after, _Absent):
                 require_valid(result, check_config(host, edits[0].after))
             mode = "restart" if len(edits) > 1 and apply in ("auto", "reload") else apply
-            run_plan(host, "rollback", edits, mode, OWNED, result, undoes=ids)
+            run_plan(host, "rollback", edits, mode, OWNED, result, undoes=ids, drop_dirs=made)
         _mark_undone(book, undo, result.data.get("transaction"))
     return result
 

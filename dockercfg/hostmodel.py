@@ -57,6 +57,7 @@ class Host:
     service: object | None = None  # the service manager connection, once made
     launch: Any = None  # dockercfg.launch.Launch: the next start's command line, word by word
     launch_overrides: dict = field(default_factory=dict)  # planned bytes of the files it reads
+    made_dirs: list[Path] = field(default_factory=list)  # created for this change before its lock
     _probe: VersionProbe | None = None
 
     @property

@@ -137,6 +137,7 @@ class Manifest:
     engines: list[str] = field(default_factory=list)
     undoes: list[str] = field(default_factory=list)  # ids this transaction rolled back
     undone_by: str | None = None
+    made_dirs: list[str] = field(default_factory=list)  # created for its new files: undo removes
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -149,6 +150,7 @@ class Manifest:
             "engines": self.engines,
             "undoes": self.undoes,
             "undone_by": self.undone_by,
+            "made_dirs": self.made_dirs,
             "files": [e.to_json() for e in self.entries],
         }
 
@@ -164,6 +166,7 @@ class Manifest:
             engines=list(obj.get("engines", [])),
             undoes=list(obj.get("undoes", [])),
             undone_by=obj.get("undone_by"),
+            made_dirs=[str(d) for d in obj.get("made_dirs", [])],
         )
 
     def summary(self) -> dict[str, Any]:

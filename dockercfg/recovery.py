@@ -72,7 +72,7 @@ def recover(
         return False
     back = [e for e in manifest.entries if states[e.shown] == "new"]
     foreign = [e.shown for e in manifest.entries if states[e.shown] == "other"]
-    transaction.restore_all(back)
+    transaction.restore_all(back, manifest)
     book.discard()
     said = f"reverted an unfinished change: {_describe(manifest)}"
     if foreign:

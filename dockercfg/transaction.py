@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dockercfg import filelock, journal, ownership, safefile
+from dockercfg import filelock, journal, ownership, safefile, txdirs
 from dockercfg.engines.base import Applier, FileChange
 from dockercfg.errors import ApplyFailed, DockercfgError, EnvironmentProblem, Interrupted
 from dockercfg.fserrors import fault
@@ -83,6 +83,8 @@ class Plan:
     changes: list[FileChange]
     appliers: list[Applier] = field(default_factory=list)
     undoes: list[str] = field(default_factory=list)  # transaction ids a rollback undoes
+    made_dirs: list[Path] = field(default_factory=list)  # created for it just before the lock
+    drop_dirs: list[Path] = field(default_factory=list)  # a rollback: what the undone ones made
 
     @property
     def effective(self) -> list[FileChange]:
@@ -166,7 +168,9 @@ def restore_entry(entry: journal.Entry) -> None:
     """Put a file's old bytes back (or remove it when it did not exist)."""
     if entry.before is None:
         safefile.remove(entry.path)
-    elif entry.before.strip() or not entry.shown.endswith(".json"):
+        return
+    txdirs.make_parents(entry.path)  # a rollback of its creation removed its directory
+    if entry.before.strip() or not entry.shown.endswith(".json"):
         # a file that was empty stays empty, except daemon.json: dockerd < 23 refuses an empty
         # one, and to every version "{}" means the same
         if entry.before:
@@ -178,9 +182,14 @@ def restore_entry(entry: journal.Entry) -> None:
         safefile.atomic_write(entry.path, b"{}\n", mode=entry.mode, owner=entry.owner)
 
 
-def restore_all(entries: list[journal.Entry]) -> None:
+def restore_all(entries: list[journal.Entry], manifest: journal.Manifest | None = None) -> None:
+    """Every entry's old bytes back; then the directories `manifest` made for its new files go
+    again (with what dockercfg kept there for them: their locks, a killed write's temp file)."""
     for entry in reversed(entries):
         restore_entry(entry)
+    if manifest is not None:
+        gone = [e.path for e in manifest.entries if e.before is None]
+        txdirs.remove_emptied(manifest.made_dirs, gone)
 
 
 def files_shown(entries: list[journal.Entry], backups: dict[str, Path | None]) -> str:
@@ -205,6 +214,7 @@ def commit(book: journal.Journal, plan: Plan, result: Result) -> journal.Manifes
         entries=[journal.Entry.of(c) for c in changes],
         engines=[a.name for a in plan.appliers],
         undoes=list(plan.undoes),
+        made_dirs=[str(d) for d in txdirs.made_for([c.path for c in changes], plan.made_dirs)],
     )
     backups: dict[str, Path | None] = {}
     hold_host_lock(book)
@@ -214,6 +224,9 @@ def commit(book: journal.Journal, plan: Plan, result: Result) -> journal.Manifes
             fault("tx-journaled")
         try:
             _write_all(changes, backups, signals)
+            with signals.deferred():
+                gone = [c.path for c in changes if c.after is None]
+                txdirs.remove_emptied(plan.drop_dirs, gone)
         except DockercfgError as failure:
             # Nothing was applied: put back what was written, and report the write's own error.
             with signals.deferred():
@@ -279,7 +292,7 @@ def _restore(
     try:
         if entries:
             book.write(manifest)
-        restore_all(entries)
+        restore_all(entries, manifest)
         fault("tx-restored")
     except DockercfgError as err:
         return (

@@ -163,6 +163,7 @@ def _commit(
                 changes = planned_removals(directory, shown_dir, remove or [])
             other = part.plan(book, sel)
             plan = transaction.Plan(outer.command, changes + other.changes, other.appliers)
+            plan.made_dirs = made  # journaled with the change: undoing it removes them
             transaction.commit(book, plan, result)
             part.report(outer, sel, other, changes, result)
     except BaseException:
