@@ -108,7 +108,7 @@ def launch_problems(host: Host, doc=None) -> list[Problem]:
     if launch is None:
         return []
     found = launch.problems + command_line_problems(launch.argv, launch.origins)
-    known = {p.code for p in getattr(doc, "problems", [])} if _holds_flags(host) else set()
+    known = {p.code for p in doc.problems} if doc is not None and _holds_flags(host) else set()
     return [p for p in found if p.code not in known]
 
 

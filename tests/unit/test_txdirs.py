@@ -130,7 +130,7 @@ def test_a_change_that_fails_verification_removes_the_directories_it_made(tmp_pa
         [RefusingEngine()],
     )
     result = Result(command="add-insecure")
-    with transaction.locked(book, []), pytest.raises(ApplyFailed, match="restored"):
+    with transaction.locked(book, []), pytest.raises(ApplyFailed, match="did not exist before"):
         transaction.commit(book, plan, result)
     assert list((tmp_path / "etc").iterdir()) == []
     assert book.pending() is None
