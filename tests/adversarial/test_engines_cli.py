@@ -211,3 +211,64 @@ def test_show_detect_and_validate_take_engine(tmp_path: Path) -> None:
     (root / "etc/containerd/config.toml").write_text("[plugins\n")
     broken = one_json(cli(root, *ARGS, "--json", "validate", "--engine", "containerd"))
     assert "config.toml:1:" in broken["problems"][0]["message"]
+
+
+BAD_INPUT = {  # what is wrong -> (file, text, exit code, words of the one line)
+    "config.toml does not parse": (
+        "etc/containerd/config.toml", "version = 2\n[plugins\n", 3, ("config.toml:2:",)),
+    "registries.conf does not parse": (
+        "etc/containers/registries.conf", '[[registry]\nlocation = "x"\n', 3,
+        ("registries.conf:", "not valid TOML")),
+    "v1 registries.conf": (
+        "etc/containers/registries.conf", "[registries.insecure]\nregistries = []\n", 1,
+        ("v1 format",)),
+    "hosts.toml with an unknown key": (
+        "etc/containerd/certs.d/tls.test:5443/hosts.toml",
+        'server = "https://tls.test:5443"\nskip_verfy = true\n', 1, ("unknown key 'skip_verfy'",)),
+    "read-only /etc/containerd": (
+        "etc/containerd/config.toml", "version = 2\n", 3, ("read-only file system",)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+@pytest.mark.parametrize("command", ["trust-ca", "add-insecure"])
+def test_bad_engine_input_is_one_line_a_distinct_code_and_nothing_written(
+    tmp_path: Path, case: str, command: str
+) -> None:
+    import subprocess
+
+    from support import require_mount_ns
+
+    root = host(tmp_path)
+    name, text, code, words = BAD_INPUT[case]
+    (root / name).parent.mkdir(parents=True, exist_ok=True)
+    (root / name).write_text(text)
+    args = (
+        ["trust-ca", "tls.test:5443", "--ca", str(Pki(tmp_path / "pki").ca()), "--offline"]
+        if command == "trust-ca"
+        else ["add-insecure", "tls.test:5443"]
+    )
+    etc = root / "etc"
+    before = {str(p): p.read_bytes() for p in etc.rglob("*") if p.is_file()}
+    ro = case.startswith("read-only")
+    if ro:
+        require_mount_ns()
+        directory = str(root / "etc/containerd")
+        subprocess.run(["mount", "--bind", directory, directory], check=True)
+        subprocess.run(["mount", "-o", "remount,bind,ro", directory], check=True)
+    try:
+        proc = cli(root, *ARGS, *args, "--engine", "all")
+    finally:
+        if ro:
+            subprocess.run(["umount", directory], check=True)
+    assert proc.returncode == code, shown(proc)
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("dockercfg: error: ")
+    assert all(w in proc.stderr for w in words), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    after = {  # the lock beside daemon.json is taken before the engines are read
+        str(p): p.read_bytes()
+        for p in etc.rglob("*")
+        if p.is_file() and not p.name.endswith(".dockercfg.lock")
+    }
+    assert sorted(after) == sorted(before) and after == before
+    assert not (root / "var").exists()  # no journal, no state directory
