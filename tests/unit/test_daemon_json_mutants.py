@@ -1,0 +1,148 @@
+"""daemon.json edits in place: the exact text written, and what a JSON decoder with Go's rules
+(the last of duplicate keys wins; null means absent to moby's IsValueSet) reads back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from dockercfg.errors import EnvironmentProblem, UsageError
+from dockercfg.targets.daemon_json import DaemonJsonTarget, parse
+
+P = Path("/etc/docker/daemon.json")
+K = "insecure-registries"
+ZW = ["z:9", "w:8"]
+
+# (file, get_list, with_list(K, ZW), with_list(K, []), without(K), without("debug"))
+EDITS = [
+    ("{}", None, '{\n  "insecure-registries": [\n    "z:9",\n    "w:8"\n  ]\n}\n',
+     '{\n  "insecure-registries": []\n}\n', "{}", "{}"),
+    ('{"debug": true}\n', None, '{"debug": true, "insecure-registries": ["z:9", "w:8"]}\n',
+     '{"debug": true, "insecure-registries": []}\n', '{"debug": true}\n', "{}\n"),
+    ('{\n  "debug": true,\n  "insecure-registries": ["a:1"]\n}\n', ["a:1"],
+     '{\n  "debug": true,\n  "insecure-registries": ["z:9", "w:8"]\n}\n',
+     '{\n  "debug": true,\n  "insecure-registries": []\n}\n', '{\n  "debug": true\n}\n',
+     '{\n  "insecure-registries": ["a:1"]\n}\n'),
+    ('{"insecure-registries": ["a:1"], "debug": true}', ["a:1"],
+     '{"insecure-registries": ["z:9", "w:8"], "debug": true}',
+     '{"insecure-registries": [], "debug": true}', '{"debug": true}',
+     '{"insecure-registries": ["a:1"]}'),
+    ('{\n\t"insecure-registries": [\n\t\t"a:1",\n\t\t"b:2"\n\t]\n}\n', ["a:1", "b:2"],
+     '{\n\t"insecure-registries": [\n\t\t"z:9",\n\t\t"w:8"\n\t]\n}\n',
+     '{\n\t"insecure-registries": []\n}\n', "{}\n",
+     '{\n\t"insecure-registries": [\n\t\t"a:1",\n\t\t"b:2"\n\t]\n}\n'),
+    ('{"insecure-registries": ["x"], "insecure-registries": ["y"]}', ["y"],
+     '{"insecure-registries": ["z:9", "w:8"]}', '{"insecure-registries": []}', "{}",
+     '{"insecure-registries": ["x"], "insecure-registries": ["y"]}'),
+    ("", None, '{\n  "insecure-registries": [\n    "z:9",\n    "w:8"\n  ]\n}\n',
+     '{\n  "insecure-registries": []\n}\n', "", ""),
+    ('{"insecure-registries": null}', None, '{"insecure-registries": ["z:9", "w:8"]}',
+     '{"insecure-registries": []}', "{}", '{"insecure-registries": null}'),
+    ('{"a": 1, "insecure-registries": [], "b": 2}', [],
+     '{"a": 1, "insecure-registries": ["z:9", "w:8"], "b": 2}',
+     '{"a": 1, "insecure-registries": [], "b": 2}', '{"a": 1, "b": 2}',
+     '{"a": 1, "insecure-registries": [], "b": 2}'),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "listed", "set_zw", "emptied", "dropped", "no_debug"), EDITS)
+def test_edits_in_place(text, listed, set_zw, emptied, dropped, no_debug):
+    doc = parse(P, text.encode())
+    assert doc.get_list(K) == listed
+    for got, want in [
+        (doc.with_list(K, ZW), set_zw),
+        (doc.with_list(K, []), emptied),
+        (doc.without(K), dropped),
+        (doc.without("debug"), no_debug),
+    ]:
+        assert got.render().decode() == want
+    before = json.loads(text) if text else {}
+    assert json.loads(set_zw) == {**before, K: ZW}
+    assert K not in (json.loads(dropped) if dropped else {})
+
+
+@pytest.mark.parametrize(
+    ("text", "warning"),
+    [
+        ('\ufeff{"debug": true}', f"{P} starts with a byte-order mark; it is dropped on write"),
+        ('\f{"debug": true}\v', f"{P} has white space around the JSON object that dockerd before"
+         " 23.0 rejects (not space, tab or newline); it is dropped on write"),
+        ('{"insecure-registries": ["x"], "insecure-registries": ["y"], "insecure-registries": []}',
+         f"{P}: insecure-registries is given 3 times and dockerd uses only the last one;"
+         " dockercfg keeps only that one when it changes the key"),
+    ],
+)  # fmt: skip
+def test_what_is_dropped_on_write_is_said(text, warning):
+    doc = parse(P, text.encode())
+    assert doc.warnings == [warning]
+    assert doc.with_list(K, ["a:1"]).render().decode().startswith("{")
+
+
+def test_a_list_that_is_not_strings_is_refused():
+    for value, shown in [('"a"', '"a"'), ("[1]", "[1]"), ('["a", 2]', '["a", 2]')]:
+        with pytest.raises(EnvironmentProblem) as info:
+            parse(P, f'{{"insecure-registries": {value}}}'.encode()).get_list(K)
+        assert info.value.message == (
+            f"{P}: insecure-registries must be a list of strings, not {shown};"
+            " fix it by hand first (see: dockercfg validate)"
+        )
+
+
+@pytest.mark.parametrize(
+    ("text", "fixed", "note"),
+    [
+        ('{"registry-mirror": "https://m.test", "registry-mirrors": ["https://n.test/"]}',
+         '{"registry-mirrors": ["https://n.test/", "https://m.test/"]}', "registry-mirror"),
+        ('{"insecure-registry": ["http://a:1", "b:2"], "insecure-registries": ["a:1"]}',
+         '{"insecure-registries": ["a:1", "b:2"]}', "insecure-registry"),
+        ('{"debug": true, "registry-mirror": ["https://m.test/"]}',
+         '{"debug": true, "registry-mirrors": ["https://m.test/"]}', "registry-mirror"),
+        ('{"insecure-registry": ["a:1"], "insecure-registries": ["a:1"]}',
+         '{"insecure-registries": ["a:1"]}', "insecure-registry"),
+    ],
+)  # fmt: skip
+def test_fix_moves_the_ignored_singular_keys(text, fixed, note):
+    doc = parse(P, text.encode())
+    doc.warnings.append("earlier")
+    out = doc.fix_common_mistakes()
+    assert out.render().decode() == fixed
+    plural = {"registry-mirror": "registry-mirrors", "insecure-registry": "insecure-registries"}
+    assert out.warnings[0] == f'moved "{note}" (ignored by dockerd) into "{plural[note]}"'
+    assert parse(P, b'{"debug": true}').fix_common_mistakes().warnings == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"insecure-registry": 5}',
+         '"insecure-registry" is not a list of strings; fix it by hand'),
+        ('{"registry-mirror": [1]}', '"registry-mirror" is not a list of strings; fix it by hand'),
+        ('{"registry-mirror": "ftp://x"}',
+         "\"registry-mirror\": invalid mirror: unsupported scheme \"ftp\" in \"ftp://x\": must use"
+         " either 'https://' or 'http://'; fix it by hand"),
+    ],
+)  # fmt: skip
+def test_fix_refuses_what_it_cannot_move(text, message):
+    with pytest.raises(UsageError) as info:
+        parse(P, text.encode()).fix_common_mistakes()
+    assert info.value.message == message
+
+
+def test_the_target(tmp_path):
+    host = SimpleNamespace(target="daemon-json", shown_path=str(P), config_path=tmp_path / "d.json",
+                           flag_sources=[SimpleNamespace(where="dockerd's unit", argv=["--debug"]),
+                                         SimpleNamespace(where="unused", argv=[])],
+                           flags=lambda: ["dockerd", "--debug"], dockerd_version=None)  # fmt: skip
+    target = DaemonJsonTarget(host)
+    assert (target.name, target.json_shown, target.holds_flags) == ("daemon-json", str(P), False)
+    doc = target.read(b'{"debug": true}')
+    assert doc.path == tmp_path / "d.json"
+    assert target.read(b"{}", tmp_path / "x").path == tmp_path / "x"
+    assert target.settings(doc) == ({"debug": True}, ["dockerd", "--debug"], "dockerd's unit")
+    host.flag_sources = []
+    assert target.settings(doc)[2] == "no flags"
+    assert target.file_problems(b'{"debug": true}', "d.json") == []
+    assert [p.path for p in target.file_problems(b'{"debgu": true}', "d.json")] != []
