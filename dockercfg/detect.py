@@ -225,15 +225,13 @@ class _Detection:
         path = facts.inside(self.root, user.config_home) / "docker/daemon.json"
         shown = str(path) if self.root == facts.LIVE else "/" + str(path.relative_to(self.root))
         self.evidence.append(f"rootless dockerd reads {shown} ({user.why})")
+        # The daemon is that user's own rootless dockerd, never root's (which is all root's
+        # auto-detection looks at): its flags and its socket are the ones that count.
+        theirs = [p for p in self.procs if p.uid == user.uid and (p.rootless or p.uid > 0)]
+        self._running_cache = theirs[0] if len(theirs) == 1 else None
         host = self._host("rootless", shown)
         host.config_path = path
         host.default_socket = f"{user.runtime_dir}/docker.sock"
-        running = self._running()
-        if running is not None and running.uid not in (0, user.uid):
-            self.evidence.append(
-                f"the running rootless dockerd (pid {running.pid}) belongs to uid {running.uid},"
-                f" not to {user.name} (uid {user.uid})"
-            )
         host.service_kind = "systemd-user" if self.root == facts.LIVE else "none"
         host.unit = "docker.service"
         return host

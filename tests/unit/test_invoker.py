@@ -199,3 +199,21 @@ def test_a_rootless_change_creates_the_missing_config_dir_and_a_no_op_leaves_non
     for path in (home / ".config", conf.parent, conf):
         assert owned(path)[:2] == (1000, 1001), path
     assert b"x.test:5000" in conf.read_bytes()
+
+
+def test_under_sudo_the_rootless_daemon_is_the_users_own_not_roots(tree, monkeypatch):
+    """/proc as detection reads it (pid, argv, uid, RootlessKit): root's dockerd says
+    `-H unix:///var/run/docker.sock`; bob's rootless one, which the target means, says nothing."""
+    from dockercfg import hostfacts
+
+    procs = [
+        hostfacts.Process(100, ["dockerd", "-H", "unix:///var/run/docker.sock"], 0, "", False),
+        hostfacts.Process(200, ["dockerd"], 1000, "", True),
+        hostfacts.Process(300, ["dockerd"], 1002, "", True),
+    ]
+    monkeypatch.setattr(hostfacts, "dockerd_processes", lambda root: procs)
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    sudo(monkeypatch, "1000", "bob")
+    host = detect(Options(root=tree, target="rootless", docker_version="27.0"))
+    assert host.dockerd_pid == 200 and host.socket == "/run/user/1000/docker.sock"
+    assert all("pid 100" not in s.where for s in host.flag_sources)
