@@ -133,3 +133,43 @@ def test_recover_settles_an_unfinished_change(root):
     assert conf(root).read_text() == "{}\n"
     assert not book.pending_path.exists()
     assert recover_command(Options(root=root)).changed is False  # nothing left to settle
+
+
+def pending_change(root, phase, engines):
+    conf(root).write_text('{"insecure-registries": ["new.test"]}\n')
+    book = journal.Journal(root / "var/lib/dockercfg")
+    book.ensure()
+    entry = journal.Entry(conf(root), SHOWN, b"{}\n", conf(root).read_bytes(), 0o644, (0, 0))
+    manifest = journal.Manifest("T2", "add-insecure", [entry], phase=phase, started=0.0, pid=42,
+                                engines=engines)  # fmt: skip
+    book.write(manifest)
+    return book
+
+
+def test_a_read_only_command_reports_the_unfinished_change(root):
+    from dockercfg.detect import detect
+    from dockercfg.recovery import journal_for, report_pending
+    from dockercfg.result import Result
+
+    pending_change(root, "applying", ["dockerd"])
+    host = detect(Options(root=root), want_service=False)
+    assert journal_for(host).dir == root / "var/lib/dockercfg"
+    assert journal_for(host) is journal_for(host)  # one object per directory: it holds the locks
+    result = Result(command="show")
+    report_pending(host, result)
+    assert result.warnings == [
+        "an earlier change did not finish: transaction T2 (add-insecure, pid 42, 1970-01-01"
+        f" 00:00:00 UTC, {SHOWN}); the next change, or `dockercfg recover`, settles it"
+    ]
+    assert result.data["unfinished"]["id"] == "T2"
+    assert conf(root).read_text() == '{"insecure-registries": ["new.test"]}\n'  # untouched
+
+
+def test_recovery_after_dockerd_was_told_applies_the_old_file_again(root):
+    pending_change(root, "applying", ["dockerd"])
+    result = recover_command(Options(root=root))
+    assert conf(root).read_text() == "{}\n"
+    assert result.warnings == [
+        "reverted an unfinished change: transaction T2 (add-insecure, pid 42, 1970-01-01"
+        f" 00:00:00 UTC, {SHOWN}); dockerd was not running"
+    ]
