@@ -6,9 +6,11 @@ with real docker-registry mirrors)."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -79,6 +81,19 @@ def test_a_dead_mirror_is_refused_with_exit_5_and_force_adds_it(root):
     assert forced.returncode == 0, forced.stderr
     assert json.loads(forced.stdout)["data"]["mirror_check"] == "not checked: --force"
     assert mirrors_in(root) == [closed + "/", UNRESOLVABLE + "/"]
+
+
+def test_the_check_is_bounded_by_the_deadline(root):
+    """A server that accepts the connection and never answers: refused at the deadline."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        proc = run(root, "add-mirror", url, "--deadline", "2", "--apply", "none")
+        took = time.monotonic() - started
+    assert proc.returncode == 5 and "no complete answer within 2s" in proc.stderr, proc.stderr
+    assert took < 2 + check.GRACE + 3  # the deadline, the grace, and the interpreter's start
 
 
 def test_one_dead_mirror_refuses_the_whole_change(root):
