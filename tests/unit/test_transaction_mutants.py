@@ -651,9 +651,9 @@ def test_the_journal_says_rolling_back_while_files_go_back(book, tmp_path, monke
     phases = []
     real = transaction.restore_all
 
-    def spy(entries):
+    def spy(entries, *rest):
         phases.append(book.pending().phase)
-        real(entries)
+        real(entries, *rest)
 
     monkeypatch.setattr(transaction, "restore_all", spy)
     with pytest.raises(ApplyFailed):
