@@ -4,8 +4,9 @@
   registry HTTP API: a config blob, one gzipped layer, a schema-2 manifest);
 - cache: a second docker-registry on [::1]:5001, a pull-through cache of the upstream
   (`proxy: remoteurl:`), reached as http://mirror.test:5001;
-- the bad mirrors: a plain web server (404 on /v2/) on 5080, a TLS registry API with a certificate
-  from an unknown CA on 5443, a registry API that waits before every answer on 5002.
+- the bad mirrors: a plain web server (404 on /v2/) on 5080, a third real docker-registry serving
+  TLS with a certificate from an unknown CA on 5443, and a registry API that waits before every
+  answer on 5002 (a stand-in: a real registry cannot be told to be slow).
 
 `python mirror_registries.py seed PORT [REPOSITORY]` and `... slow PORT DELAY` run inside the
 namespace.
@@ -39,7 +40,7 @@ storage:
     rootdirectory: {data}
 http:
   addr: "[::1]:{port}"
-{proxy}"""
+{tls}{proxy}"""
 NAMES = "::1 mirror.test upstream.test slow.test web.test tls-mirror.test"
 
 
@@ -67,9 +68,10 @@ class MirrorNet:
         pki.ca("unknown-ca")
         cert = pki.server("tls", issuer="unknown-ca", names=("DNS:tls-mirror.test",))
         self._procs.append(start_in_netns(self.netns, "web", 5080))
-        self._procs.append(start_in_netns(self.netns, "registry", 5443, cert, pki.dir / "tls.key"))
+        tls = f"  tls:\n    certificate: {cert}\n    key: {pki.dir / 'tls.key'}\n"
+        self.registry("tls-mirror", 5443, tls=tls)
         self.spawn([sys.executable, __file__, "slow", "5002", "1.2"])
-        for port in (5001, 5002):
+        for port in (5001, 5002, 5443):
             self.wait(port)
 
     def stop(self) -> None:
@@ -89,11 +91,11 @@ class MirrorNet:
         )
         log.close()
 
-    def registry(self, name: str, port: int, proxy: str = "") -> None:
+    def registry(self, name: str, port: int, proxy: str = "", tls: str = "") -> None:
         data = self.t / f"data-{name}"
         data.mkdir()
         config = self.t / f"{name}.yml"
-        config.write_text(REGISTRY.format(data=data, port=port, proxy=proxy))
+        config.write_text(REGISTRY.format(data=data, port=port, proxy=proxy, tls=tls))
         self.spawn(["docker-registry", "serve", str(config)])
 
     def wait(self, port: int, timeout: float = 30) -> None:
@@ -126,7 +128,7 @@ class MirrorNet:
         data.mkdir(exist_ok=True)
         config = sandbox.t / "cache.yml"
         proxy = "proxy:\n  remoteurl: http://[::1]:5000\n"
-        config.write_text(REGISTRY.format(data=data, port=5001, proxy=proxy))
+        config.write_text(REGISTRY.format(data=data, port=5001, proxy=proxy, tls=""))
         log = open(sandbox.t / "cache.log", "ab")  # noqa: SIM115 - the child keeps it
         cmd = ["nsenter", f"--net={sandbox.netns}", "docker-registry", "serve", str(config)]
         proc = subprocess.Popen(cmd, stdout=log, stderr=log)

@@ -25,7 +25,7 @@ from hostsetup import run, wait_until
 from real_sshd import start_sshd
 from sandbox import REGISTRY, REPO
 from support import RESULT_KEYS
-from tls_registry import Pki, start_registry
+from tls_registry import PORT_OPEN, Pki, start_registry
 
 pytestmark = pytest.mark.integration
 
@@ -35,16 +35,6 @@ UNKNOWN_AUTHORITY = "x509: certificate signed by unknown authority"
 HTTP_ERROR = "server gave HTTP response to HTTPS client"
 RELOAD_SIGNAL = "Got signal to reload configuration"
 CERTS_D = Path("/etc/docker/certs.d")
-PORT_OPEN = """\
-import socket, sys, time
-deadline = time.monotonic() + 30
-while True:
-    try:
-        socket.create_connection(("::1", int(sys.argv[1])), timeout=1).close(); break
-    except OSError:
-        if time.monotonic() > deadline: sys.exit(1)
-        time.sleep(0.1)
-"""
 
 
 # port, what probe reports, what the recommendation says; dockerd must fail the push saying what

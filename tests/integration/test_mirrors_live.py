@@ -21,7 +21,7 @@ from hostsetup import terminate
 from mirror_registries import MirrorNet
 from sandbox import REPO
 from support import require_mount_ns, unavailable
-from tls_registry import Pki, start_in_netns
+from tls_registry import Pki, start_in_netns, start_registry
 
 DEADLINE = 8.0
 PULLED = "mirrored:1"  # docker.io/library/mirrored:1
@@ -135,8 +135,10 @@ def test_dead_mirrors_are_refused_warned_and_removed_and_the_pull_through_stays(
     pki = Pki(sb.t / "mirror-pki")
     pki.ca("unknown-ca")
     cert = pki.server("tls", issuer="unknown-ca", names=("DNS:tls-mirror.test",))
-    servers = [start_in_netns(sb.netns, "web", 5080),
-               start_in_netns(sb.netns, "registry", 5443, cert, pki.dir / "tls.key")]  # fmt: skip
+    servers = [
+        start_in_netns(sb.netns, "web", 5080),  # a web server that is no registry
+        start_registry(sb, "tls-mirror", 5443, cert, pki.dir / "tls.key", wait=True),
+    ]
     ok, web = "http://mirror.test:5001/", "http://web.test:5080/"
     dead = {
         "http://[::1]:5999/": "connection refused",

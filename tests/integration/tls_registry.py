@@ -145,15 +145,37 @@ def registry_config(t: Path, name: str, addr: str, cert: Path, key: Path, client
     return config
 
 
-def start_registry(sandbox, name: str, port: int, cert: Path, key: Path, client_ca=None):
-    """A real docker-registry serving TLS on [::1]:port in the sandbox's network namespace."""
+def start_registry(
+    sandbox, name: str, port: int, cert: Path, key: Path, client_ca=None, wait: bool = False
+):
+    """A real docker-registry serving TLS on [::1]:port in the sandbox's network namespace;
+    `wait`: return once it listens."""
     config = registry_config(sandbox.t, name, f"[::1]:{port}", cert, key, client_ca)
     log = open(sandbox.t / f"registry-{name}.log", "ab")  # noqa: SIM115 - the child keeps it
     cmd = ["nsenter", f"--net={sandbox.netns}", "docker-registry", "serve", str(config)]
     proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=sandbox.user_env,
                             preexec_fn=sandbox.cgroup.mover("aux"))  # fmt: skip
     log.close()
+    if wait:
+        listening = [sys.executable, "-c", PORT_OPEN, str(port)]
+        done = subprocess.run(["nsenter", f"--net={sandbox.netns}", *listening], timeout=40,
+                              capture_output=True, text=True)  # fmt: skip
+        if done.returncode != 0:
+            proc.kill()
+            raise RuntimeError(f"docker-registry {name} is not listening on {port}: {done.stderr}")
     return proc
+
+
+PORT_OPEN = """\
+import socket, sys, time
+deadline = time.monotonic() + 30
+while True:
+    try:
+        socket.create_connection(("::1", int(sys.argv[1])), timeout=1).close(); break
+    except OSError:
+        if time.monotonic() > deadline: sys.exit("not listening")
+        time.sleep(0.05)
+"""
 
 
 # Small servers ---------------------------------------------------------------------------------
