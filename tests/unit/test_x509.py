@@ -73,11 +73,17 @@ def test_matches_host_like_go(pki, host, expected):
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=600), cut=st.integers(min_value=0, max_value=2000))
 def test_parser_never_crashes(pki, data, cut):
-    """Anything: either a Certificate or BadCertificate, never another exception."""
+    """Anything: either a Certificate or BadCertificate, never another exception; a certificate
+    cut short is always refused (DER states every length), and the whole one always parses."""
     real = x509.pem_blocks(pem(pki, "server").read_bytes())[0].der
-    for candidate in (data, real[:cut], real[:cut] + data, b"\x30\x82" + data):
+    for candidate in (data, real[:cut] + data, b"\x30\x82" + data):
         with contextlib.suppress(x509.BadCertificate):
             x509.parse_der(candidate)
+    if cut < len(real):
+        with pytest.raises(x509.BadCertificate):
+            x509.parse_der(real[:cut])
+    else:
+        assert x509.parse_der(real[:cut]).der == real
 
 
 def test_pem_blocks_and_headers(pki):
