@@ -164,3 +164,48 @@ def applied(plan: EnginePlan | None, result: Result) -> None:
         done = getattr(applier, "applied", None)
         if done is not None:
             result.data.setdefault("engines_applied", {})[applier.name] = done
+
+
+NO_DOCKER = "no Docker installation"  # dockercfg.detect's words when it finds none
+
+
+def without_docker(err: Exception, names: list[str]) -> bool:
+    """Detection found no Docker at all, and the command is not for dockerd alone: the other
+    engines (a k3s or kubeadm node) are changed without it."""
+    return names != [DOCKER] and NO_DOCKER in getattr(err, "message", "")
+
+
+def change_engines_only(
+    opts, command: str, edit: RegistryEdit, names: list[str], dry_run: bool
+) -> Result:
+    """A change for the other engines alone: `--engine` without docker, or a host without
+    Docker. Their own transaction (journal in /var/lib/dockercfg inside --root)."""
+    from types import SimpleNamespace
+
+    from dockercfg import recovery, transaction
+    from dockercfg.errors import EnvironmentProblem
+
+    sel = select(opts.root, names)
+    if sel.docker:
+        sel.drop_docker(f"{NO_DOCKER} on this host")
+    if not sel.found:
+        asked = f" of --engine {','.join(names)}" if sel.explicit else ""
+        raise EnvironmentProblem(
+            f"cannot tell which Docker configuration this host uses: {NO_DOCKER}, and no other"
+            f" engine{asked} was found here; choose one with --target or --engine"
+        )
+    result = Result(command=command)
+    book = recovery.journal_for(SimpleNamespace(root=opts.root, target="engines"))
+    if dry_run:
+        plan = plan_engines(sel, edit)
+        report(result, sel, plan, None)
+        transaction.preview(transaction.Plan(command, plan.changes), result)
+        result.data["dry_run"] = True
+        return result
+    with transaction.locked(book, []):
+        plan = plan_locked(sel, edit, book)
+        report(result, sel, plan, None)
+        transaction.preview(transaction.Plan(command, plan.changes), result)
+        transaction.commit(book, transaction.Plan(command, plan.changes, plan.appliers), result)
+        applied(plan, result)
+    return result

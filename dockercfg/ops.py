@@ -24,6 +24,7 @@ from dockercfg.dockerd_checks import (
     parse_values,
     require_valid,
 )
+from dockercfg.engines.base import RegistryEdit
 from dockercfg.engines.docker import DockerApplier
 from dockercfg.errors import ApplyFailed, DockercfgError, UsageError
 from dockercfg.result import Result
@@ -48,7 +49,6 @@ def edit_lists(
     `gate` (dockercfg.mirrorgate.Gate) checks the mirrors dockerd's list gains: `prepare` before
     the locks are taken, `admit` with the mirrors actually added, before anything is written."""
     from dockercfg import engine_edits
-    from dockercfg.engines.base import RegistryEdit
     from dockercfg.migration import migration_edits, migration_source
 
     sel = (
@@ -152,13 +152,20 @@ def mutate(
 ) -> Result:
     """add-insecure / remove-insecure / add-mirror / remove-mirror. `gate`: see edit_lists; its
     `values` may also choose the values (remove-mirror --dead: the dead ones)."""
-    from dockercfg.engine_edits import parse_engines
+    from dockercfg import engine_edits
 
     check_apply_mode(apply)
-    engines = parse_engines(engines)
+    engines = engine_edits.parse_engines(engines)
     key, add, raw_values = change
     parse_values(key, raw_values, newest_version(), [])  # a bad argument is exit 2 on any host
-    host = detect(opts, want_service=not dry_run and apply != "none")
+    try:
+        host = detect(opts, want_service=not dry_run and apply != "none")
+    except DockercfgError as err:
+        if gate is not None or not engine_edits.without_docker(err, engines):
+            raise
+        values = parse_values(key, raw_values, newest_version(), [])
+        edit = RegistryEdit(key, "add" if add else "remove", values, for_registry)
+        return engine_edits.change_engines_only(opts, command, edit, engines, dry_run)
     result = Result(command=command, target=host.target, file=host.shown_path)
     values = parse_values(
         key, raw_values, host.dockerd_version or newest_version(), result.warnings

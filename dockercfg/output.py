@@ -86,7 +86,7 @@ def _change_lines(result) -> list[str]:
     # Every file changed: another engine's, or the flags file a fix rewrote beside daemon.json.
     files = ", ".join(f["path"] for f in result.data.get("files") or []) or result.file
     if not result.changed:
-        return [f"no change: {result.file} already says so"]
+        return [f"no change: {result.file} already says so" if result.file else "no change"]
     if result.data.get("dry_run"):
         return [f"dry run: {files} would change as shown; nothing was written"]
     lines = [f"changed {files}" + (f" (backup: {result.backup})" if result.backup else "")]

@@ -43,9 +43,20 @@ NO_RESTART = "no reload or restart needed: dockerd reads {dir} on every connecti
 DESKTOP_RESTART = "restart Docker Desktop: it copies certs.d into its VM only when it starts"
 
 
-def _location(opts: Options, ep: net.Endpoint) -> tuple[Any, Path, str]:
-    host = detect(opts, want_service=False)
-    base, shown = certs_dir(host.target, host.root)
+def _location(opts: Options, ep: net.Endpoint, names: list[str]) -> tuple[Any, Path, str]:
+    """dockerd's certs.d directory for the registry. On a host without Docker (a Kubernetes
+    node) and with other engines asked for, a stand-in host: dockerd is then left out."""
+    from types import SimpleNamespace
+
+    from dockercfg.engine_edits import without_docker
+
+    try:
+        host = detect(opts, want_service=False)
+    except DockercfgError as err:
+        if not without_docker(err, names):
+            raise
+        host = SimpleNamespace(root=opts.root, target=None, no_docker=True)
+    base, shown = certs_dir(host.target or "daemon-json", host.root)
     return host, base / ep.name, f"{shown}/{ep.name}"
 
 
@@ -78,7 +89,7 @@ def trust_ca(
         raise UsageError("--from-server reads the certificate from the server: not with --offline")
     bundle = load_ca(read_input(ca, "--ca"), ca) if ca else None
     client = load_client(client_cert, client_key) if client_cert and client_key else None
-    host, directory, shown_dir = _location(opts, ep)  # after every check of the arguments
+    host, directory, shown_dir = _location(opts, ep, names)  # after every check of arguments
     result = Result(command="trust-ca", target=host.target)
     result.file = f"{shown_dir}/{CA_FILE if (ca or from_server) else CLIENT_CERT}"
     if from_server:
@@ -150,7 +161,7 @@ def _commit(
 
     outer = outer if isinstance(outer, Result) else Result(command=outer)
     part = part or trust_engines.Part([trust_engines.DOCKER], outer.command, None, adding=False)
-    sel = part.select(host.root)
+    sel = part.select(host.root, getattr(host, "no_docker", False))
     made = make_dirs(directory) if files and sel.docker else []
     result = Result(command=outer.command)
     book = recovery.journal_for(host)
@@ -299,10 +310,11 @@ def untrust_ca(opts: Options, registry: str, engines: list[str] | None = None) -
     from dockercfg.engine_edits import parse_engines
 
     ep = net.parse_endpoint(registry)
-    host, directory, shown_dir = _location(opts, ep)
+    wanted = parse_engines(engines)
+    host, directory, shown_dir = _location(opts, ep, wanted)
     result = Result(command="untrust-ca", target=host.target, file=f"{shown_dir}/{CA_FILE}")
     names = [CA_FILE, CLIENT_CERT, CLIENT_KEY]
-    part = trust_engines.Part(parse_engines(engines), ep.name, None, adding=False)
+    part = trust_engines.Part(wanted, ep.name, None, adding=False)
     removed, result.backup = _commit(host, directory, shown_dir, result, remove=names, part=part)
     result.changed = bool(removed) or bool(result.data.get("engine_files"))
     rest = leftovers(directory)
@@ -329,7 +341,9 @@ def render_text(result: Result, verbose: bool) -> list[str]:
     data = result.data
     where = data.get("directory", "")
     verb = "removed" if result.command == "untrust-ca" else "changed"
-    if result.command == "untrust-ca":
+    if str(data.get("engines", {}).get("docker", "")).startswith("skipped"):
+        lines = []  # dockerd left out: only the engines' files are said
+    elif result.command == "untrust-ca":
         if not result.changed:
             return [f"no change: {where} holds nothing dockercfg installs"]
         lines = [f"removed {', '.join(data['removed'])} from {where}"] if data["removed"] else []

@@ -31,10 +31,12 @@ class Part:
     pem: str | None  # None with adding: a client certificate pair alone
     adding: bool
 
-    def select(self, root: Path) -> engine_edits.Selection:
+    def select(self, root: Path, no_docker: bool = False) -> engine_edits.Selection:
         if self.names == [DOCKER]:  # dockerd's certs.d alone: no engine to look for
             return engine_edits.Selection(docker=True, named=[DOCKER])
         sel = engine_edits.select(root, self.names)
+        if no_docker and sel.docker:
+            sel.drop_docker(f"{engine_edits.NO_DOCKER} on this host")
         if self.adding and not self.pem:  # --client-cert alone
             for name in list(sel.found):
                 del sel.found[name]

@@ -272,3 +272,32 @@ def test_bad_engine_input_is_one_line_a_distinct_code_and_nothing_written(
     }
     assert sorted(after) == sorted(before) and after == before
     assert not (root / "var").exists()  # no journal, no state directory
+
+
+def test_a_kubernetes_node_without_docker_is_changed_by_the_default(tmp_path: Path) -> None:
+    root = tmp_path / "node"
+    (root / "usr/local/bin").mkdir(parents=True)
+    (root / "usr/local/bin/k3s").write_bytes(b"")  # k3s cannot run here: file level only
+    yaml = root / "etc/rancher/k3s/registries.yaml"
+    proc = cli(root, "add-insecure", REG)  # no --target: detection finds no Docker at all
+    assert proc.returncode == 0, shown(proc)
+    assert "  docker: skipped: no Docker installation on this host" in proc.stdout, proc.stdout
+    assert "  k3s: changed" in proc.stdout and f"http://{REG}" in yaml.read_text()
+    assert not (root / "etc/docker").exists()
+    assert one_json(cli(root, "--json", "add-insecure", REG))["changed"] is False
+
+    ca = Pki(tmp_path / "pki").ca()
+    trusted = cli(root, "trust-ca", "tls.test:5443", "--ca", str(ca), "--offline")
+    assert trusted.returncode == 0, shown(trusted)
+    assert "ca_file: /etc/rancher/k3s/certs/tls.test:5443/ca.crt" in yaml.read_text()
+    assert "/etc/docker" not in trusted.stdout, trusted.stdout
+    untrusted = cli(root, "untrust-ca", "tls.test:5443")
+    assert untrusted.returncode == 0 and "  k3s: changed" in untrusted.stdout, shown(untrusted)
+    assert "ca_file" not in yaml.read_text()
+
+    docker_only = cli(root, "add-insecure", REG, "--engine", "docker")
+    assert docker_only.returncode == 3 and "no Docker installation" in docker_only.stderr
+    (root / "usr/local/bin/k3s").unlink()
+    yaml.unlink()
+    nothing = cli(root, "add-insecure", REG)
+    assert nothing.returncode == 3 and nothing.stderr.count("\n") == 1, shown(nothing)
