@@ -395,3 +395,122 @@ def test_a_long_bad_deadline_is_shown_cut_at_40_characters(monkeypatch):
     with pytest.raises(Exception) as info:
         filelock.lock_timeout()
     assert str(info.value) == f"DOCKERCFG_LOCK_TIMEOUT={'x' * 40!r} is not a number of seconds"
+
+
+def test_a_safe_file_in_a_directory_anyone_may_write_is_not_followed(tmp_path, root_only):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    target = shared / "real.json"
+    target.write_bytes(b"{}")
+    link = tmp_path / "daemon.json"
+    link.symlink_to(target)
+    with pytest.raises(EnvironmentProblem) as info:
+        safefile.atomic_write(link, b"[]")
+    assert info.value.message == _trust_message(
+        link, target, "directory", shared, "anyone may write it"
+    )
+
+
+def test_a_restore_writes_through_the_write_fault_points(tmp_path, monkeypatch):
+    seen = points(monkeypatch)
+    monkeypatch.delenv("DOCKERCFG_FAULT", raising=False)
+    saved = tmp_path / "saved"
+    saved.write_bytes(b"{}\n")
+    safefile.restore(tmp_path / "daemon.json", saved)
+    assert seen == WRITE_POINTS
+    assert (tmp_path / "daemon.json").read_bytes() == b"{}\n"
+
+
+def test_a_hundred_temp_names_are_tried(tmp_path, monkeypatch):
+    (tmp_path / ".daemon.json.dockercfg-tmp-00000000").mkdir()
+    calls = []
+    monkeypatch.setattr(os, "urandom", lambda n: calls.append(n) or b"\0" * n)
+    with pytest.raises(EnvironmentProblem):
+        safefile.atomic_write(tmp_path / "daemon.json", b"{}\n")
+    assert calls == [4] * 100
+
+
+def test_flushing_a_directory_that_is_a_file_fails(tmp_path):
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"x")
+    with pytest.raises(EnvironmentProblem) as info:
+        safefile.fsync_dir(plain)
+    assert info.value.message == (
+        f"wrote {plain} but could not flush its directory {plain}: not a directory"
+    )
+
+
+def test_a_backup_dir_an_older_sudo_run_left_root_s_is_given_back(tmp_path, root_only):
+    home = tmp_path / "home"
+    home.mkdir()
+    os.chown(home, *USER)
+    (home / ".dockercfg-backups").mkdir(mode=0o755)  # root's, from an older run
+    (home / "config.json").write_bytes(b"{}")
+    safefile.backup(home / "config.json")
+    st = (home / ".dockercfg-backups").stat()
+    assert (st.st_uid, st.st_gid) == USER
+
+
+def chattr(flag: str, path: Path) -> None:
+    if subprocess.run(["chattr", flag, str(path)], capture_output=True).returncode != 0:
+        pytest.fail(f"chattr {flag} must work on the test file system")
+
+
+def test_a_backup_that_cannot_be_made_names_where(tmp_path, root_only):
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    target = folder / "daemon.json"
+    target.write_bytes(b"{}")
+    chattr("+i", folder)  # no .dockercfg-backups can be made in it
+    try:
+        with pytest.raises(EnvironmentProblem) as info:
+            safefile.backup(target)
+    finally:
+        chattr("-i", folder)
+    backups = folder / ".dockercfg-backups"
+    assert info.value.message.startswith(
+        f"cannot back up {target} into {backups}: operation not permitted"
+    )
+    backups.mkdir(mode=0o700)
+    chattr("+i", backups)  # made, but nothing can be written into it
+    try:
+        with pytest.raises(EnvironmentProblem) as info:
+            safefile.backup(target)
+    finally:
+        chattr("-i", backups)
+    assert info.value.message.startswith(f"cannot back up {target} to {backups / 'daemon.json.'}")
+
+
+def test_a_hard_linked_lock_file_is_not_given_away(tmp_path, root_only):
+    home = tmp_path / "home"
+    home.mkdir()
+    os.chown(home, *USER)
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"root's")
+    os.link(secret, home / ".config.json.dockercfg.lock")  # planted by the user
+    with filelock.lock(home / "config.json"):
+        pass
+    st = secret.stat()
+    assert (st.st_uid, st.st_gid) == (0, 0)
+
+
+def test_the_lock_polls_with_a_doubling_delay_up_to_a_quarter_second(tmp_path, monkeypatch):
+    class Clock:
+        now = 100.0
+        slept: list[float] = []
+
+        def monotonic(self):
+            return self.now
+
+        def sleep(self, seconds):
+            self.slept.append(seconds)
+            self.now += seconds
+
+    clock = Clock()
+    conf = tmp_path / "daemon.json"
+    with filelock.lock(conf):
+        monkeypatch.setattr(filelock, "time", clock)
+        with pytest.raises(EnvironmentProblem), filelock.lock(conf, timeout=1.0):
+            pass
+    assert clock.slept == pytest.approx([0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.25, 0.25, 0.185])
