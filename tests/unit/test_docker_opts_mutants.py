@@ -196,3 +196,60 @@ def test_the_target_reads_the_variable_and_the_daemon_json_beside_it(tmp_path):
     assert target.settings(doc)[0] == {}
     assert target.read(b"DOCKER_OPTS=--tls\n").flags == ["--tls"]  # the default variable
     assert target.file_problems(b"x", "f") == [] and target.dockerd_problem(b"x") is None
+
+
+THREE = (
+    'DOCKER_OPTS="--debug --insecure-registry a:1 --insecure-registry b:2 --insecure-registry c:3'
+    ' --tls"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "items", "out"),
+    [
+        (THREE, [], 'DOCKER_OPTS="--debug --tls"\n'),
+        (THREE, ["b:2"], 'DOCKER_OPTS="--debug --insecure-registry b:2 --tls"\n'),
+        (THREE, ["a:1", "c:3"],
+         'DOCKER_OPTS="--debug --insecure-registry a:1 --insecure-registry c:3 --tls"\n'),
+        (THREE, ["c:3", "a:1", "b:2"],
+         'DOCKER_OPTS="--debug --insecure-registry c:3 --insecure-registry a:1'
+         ' --insecure-registry b:2 --tls"\n'),
+        (THREE, ["a:1", "b:2", "c:3", "d:4"],
+         'DOCKER_OPTS="--debug --insecure-registry a:1 --insecure-registry b:2'
+         ' --insecure-registry c:3 --tls --insecure-registry d:4"\n'),
+        ('DOCKER_OPTS="--insecure-registry a:1 --insecure-registry b:2"\n', [],
+         'DOCKER_OPTS=""\n'),
+        ("DOCKER_OPTS=--debug\nDOCKER_OPTS=\"$DOCKER_OPTS --tls\"\n", ["a:1"],
+         'DOCKER_OPTS=--debug\nDOCKER_OPTS="$DOCKER_OPTS --tls --insecure-registry a:1"\n'),
+        ("A=1\n#\\\\", ["a:1"], 'A=1\n#\\\\\n\nDOCKER_OPTS="--insecure-registry a:1"\n'),
+        ("A=1 \\\n", ["a:1"], 'A=1 \\\n\nDOCKER_OPTS="--insecure-registry a:1"\n'),
+    ],
+)  # fmt: skip
+def test_several_flags_removed_kept_reordered_and_added(text, items, out):
+    new = parse(P, text.encode(), "DOCKER_OPTS").with_list(INSECURE_KEY, items)
+    assert new.render().decode() == out
+    others = [w for w in sh_words(text) if w not in ("--insecure-registry", "a:1", "b:2", "c:3")]
+    flags = [w for v in items for w in ("--insecure-registry", v)]
+    assert sorted(sh_words(out)) == sorted(others + flags)  # every other word stays
+    assert new.get_list(INSECURE_KEY) == (items or None)  # no flag left: no list
+
+
+def test_word_lines_count_from_one():
+    doc = parse(P, b"A=1\nDOCKER_OPTS='--debug\n --tls'\n", "DOCKER_OPTS")
+    assert (doc.flags, doc.word_lines()) == (["--debug", "--tls"], [2, 3])
+
+
+def test_a_flag_left_without_a_value_is_fixed_first():
+    doc = parse(P, b'DOCKER_OPTS="--debug --insecure-registry"\n', "DOCKER_OPTS")
+    with pytest.raises(EnvironmentProblem) as info:
+        doc.with_list(MIRRORS_KEY, ["https://m.test/"])
+    assert info.value.message == (
+        f"{P}: DOCKER_OPTS ends with --insecure-registry without a value (dockerd will not"
+        " start); fix that first"
+    )
+
+
+def test_a_trailing_backslash_outside_a_comment_is_refused():
+    for text in (b"A=1\n\\", b"A=1\n\\\\\\"):
+        with pytest.raises(EnvironmentProblem):
+            parse(P, text, "DOCKER_OPTS").with_list(INSECURE_KEY, ["a:1"])
