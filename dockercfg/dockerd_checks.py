@@ -44,7 +44,7 @@ def parse_values(key: str, raw_values: list[str], version, warnings: list[str]) 
                 values.append(normalize_mirror(raw, version))
         except InvalidValue as err:
             raise UsageError(err.message) from None
-    if key == MIRRORS_KEY:
+    if key == MIRRORS_KEY and values:  # not for remove-mirror --dead, which names none
         warnings.append(MIRROR_HUB_ONLY_NOTE)
     return list(dict.fromkeys(values))
 
