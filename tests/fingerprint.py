@@ -7,7 +7,7 @@ the programs and Python packages installed (/usr/bin, /usr/sbin, /usr/local/bin,
 dpkg's database, the machine's mount table (PID 1's, outside the tests' private mount namespace)
 and the cgroup tree. Left out, because other programs change them while the tests run: the
 cgroups of other processes next to this process's own ones, and those of another test run still
-going (support.CGROUP_PREFIX with a live pid).
+going (support.CGROUP_PREFIX with a live pid other than this one).
 """
 
 from __future__ import annotations
@@ -85,15 +85,18 @@ def _cgroups() -> dict[str, str]:
             rel = "/" + str(Path(top).relative_to(mount)).lstrip(".")
             if rel in others:
                 dirs[:] = [d for d in dirs if d.startswith(CGROUP_PREFIX)]
-            live = [d for d in dirs if d.startswith(CGROUP_PREFIX) and _another_run(d)]
+            live = [d for d in dirs if _another_run(d)]
             dirs[:] = sorted(d for d in dirs if d not in live)
             seen.update({f"cgroup {Path(top) / d}": "" for d in dirs})
     return seen
 
 
 def _another_run(name: str) -> bool:
-    mine = f"{CGROUP_PREFIX}{os.getpid()}-"
-    return not name.startswith(mine) and cgroup_owner_alive(name)
+    """A cgroup of another test run that is still going: its pid alive, or, named as checkouts
+    before CGROUP_PREFIX named them (the sandbox's temp dir), its temp dir still there."""
+    if name.startswith(CGROUP_PREFIX):
+        return not name.startswith(f"{CGROUP_PREFIX}{os.getpid()}-") and cgroup_owner_alive(name)
+    return name.startswith("dcfg-") and Path("/tmp", name).is_dir()
 
 
 def _mounts() -> dict[str, str]:
