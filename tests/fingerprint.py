@@ -120,3 +120,16 @@ def fingerprint() -> dict[str, str]:
 
 def changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
     return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
+if __name__ == "__main__":  # tests/run: the machine seen from outside the tests' namespaces
+    import json
+    import sys
+
+    if sys.argv[1:2] == ["compare"]:
+        with open(sys.argv[2]) as before_file:
+            found = changes(json.load(before_file), fingerprint())
+        for entry in found:
+            print(entry)
+        sys.exit(1 if found else 0)
+    json.dump(fingerprint(), sys.stdout)

@@ -1,5 +1,8 @@
-"""The Engine API client, against a fake Docker API: a threaded HTTP server on a unix socket.
+"""The Engine API client, against a FAKE Docker API: a threaded HTTP server on a unix socket.
 
+The stand-in is for what a real dockerd cannot be made to answer (HTTP errors, bad JSON, odd
+RegistryConfig shapes, a socket that comes back after a restart) and for recording the requests;
+the same calls against the real dockerd 20.10 and 26.1 are tests/integration/test_engine_live.py.
 Nothing here talks to a real dockerd; every socket lives in the test's tmp_path.
 """
 
