@@ -218,6 +218,7 @@ class CgroupTree:
                 self.tracking.append(Path(fields[4]))
         if not self.tracking:  # never start systemd --user in a cgroup shared with the host
             raise SandboxUnavailable("no cgroup2 or name=systemd hierarchy mounted at its root")
+        self._owner = os.getpid()  # a forked child exiting must not remove the tree
         atexit.register(self._remove_at_exit)
         try:
             for mount in self.tracking:
@@ -251,6 +252,8 @@ class CgroupTree:
             raise TimeoutError(f"cgroup {self.path} still has processes after {timeout:g}s: {left}")
 
     def _remove_at_exit(self) -> None:
+        if os.getpid() != self._owner:
+            return
         left = remove_cgroups(self.tops(), timeout=10)
         if left:
             print(f"cgroup {self.path} left behind: {left}", file=sys.stderr)

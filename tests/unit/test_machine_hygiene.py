@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import fingerprint
@@ -84,3 +85,23 @@ def test_a_crashed_runs_cgroups_are_swept_and_a_live_runs_kept(cgroup_trees):
     assert sorted(removed) == sorted(stale) and not any(top.exists() for top in stale)
     assert orphan.wait(10) == -9
     assert all(top.exists() for top in live) and set(live) <= set(suite_cgroups())
+
+
+LEAVES_A_TREE = """
+import sys
+sys.path[:0] = [sys.argv[1], sys.argv[1] + "/integration"]
+from hostsetup import CgroupTree
+tree = CgroupTree("dcfg-atexit")
+print(" ".join(str(top) for top in tree.tops()), flush=True)
+"""  # exits without kill_and_remove(): as a session that dies on an error would
+
+
+def test_a_sandbox_cgroup_is_removed_at_exit_when_its_stop_never_ran():
+    require_root("needs root (makes cgroups)")
+    tests = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", LEAVES_A_TREE, str(tests)], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    tops = [Path(top) for top in done.stdout.split()]
+    assert tops and all(top.name.startswith(CGROUP_PREFIX) for top in tops), tops
+    assert not any(top.exists() for top in tops), "left behind: " + ", ".join(map(str, tops))
