@@ -10,6 +10,7 @@ import pytest
 from support import unavailable
 
 from dockercfg.errors import EnvironmentProblem
+from dockercfg.formats import shellvars as sv
 from dockercfg.formats.shellvars import Lexer, ShSyntaxError
 from dockercfg.targets.docker_opts import INSECURE_KEY, parse
 
@@ -76,3 +77,83 @@ def test_the_refusal_names_the_line():
     assert info.value.message == (
         f"{path}:3: unterminated $(; refusing to edit a file the shell cannot read"
     )
+
+
+P = Path("/etc/default/docker")
+REFUSED = "which dockercfg will not rewrite; edit it by hand"
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        ('DOCKER_OPTS="`echo x` --debug"\n', "`...`"),
+        ('DOCKER_OPTS="`echo \\`x\\``"\n', "`...`"),
+        ('DOCKER_OPTS="$(echo x) --debug"\n', "$(...)"),
+        ('DOCKER_OPTS="$1 --debug"\n', "$1"),
+        ('DOCKER_OPTS="$@"\n', "$@"),
+        ('DOCKER_OPTS="${A} --debug"\n', "${A}"),
+        ('DOCKER_OPTS="$A"\n', "$A"),
+        ('DOCKER_OPTS="${A:?x}"\n', "${A:?x}"),
+        ('DOCKER_OPTS="${A-b}"\n', "${A-b}"),
+        ('DOCKER_OPTS="${' + "A" * 50 + '}"\n', "${" + "A" * 38),  # shown cut at 40
+        ("X=~\nDOCKER_OPTS=a:~/x\n", "~"),
+        ("DOCKER_OPTS=~/x\n", "~"),
+    ],
+)
+def test_expansions_are_named_and_refused(text, what):
+    with pytest.raises(EnvironmentProblem) as info:
+        parse(P, text.encode()).with_list(INSECURE_KEY, ["a:1"])
+    assert info.value.message == f"{P}: DOCKER_OPTS uses {what} {REFUSED}"
+
+
+@pytest.mark.parametrize("text", ['DOCKER_OPTS="$"\n', 'DOCKER_OPTS="a$ b"\n', "DOCKER_OPTS=a~b\n"])
+def test_a_literal_dollar_or_tilde_is_plain_text(text):
+    # sh leaves "$" before a blank or the end, and "~" inside a word, as they are.
+    new = parse(P, text.encode()).with_list(INSECURE_KEY, ["a:1"])
+    assert new.flags[-2:] == ["--insecure-registry", "a:1"]
+
+
+def test_a_bad_substitution_is_where_sh_stops():
+    with pytest.raises(EnvironmentProblem) as info:
+        parse(P, b'\nDOCKER_OPTS="${%}"\n').with_list(INSECURE_KEY, ["a:1"])
+    assert info.value.message == (
+        f"{P}:2: bad substitution; refusing to edit a file the shell cannot read"
+    )
+    with pytest.raises(ShSyntaxError) as err:
+        Lexer('X="$(echo ${%})"\n').commands()
+    assert err.value.args == ("bad substitution", 3)  # reported at the "$(" it is inside
+
+
+def fake_sh(tmp_path: Path, body: str) -> str:
+    """A stand-in for /bin/sh that answers as told: only to check how an answer is reported."""
+    script = tmp_path / "sh"
+    script.write_text("#!/bin/sh\n" + body + "\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_what_sh_says_is_its_first_line(monkeypatch, tmp_path):
+    if not Path("/bin/sh").exists():
+        unavailable("no /bin/sh")
+    assert (
+        sv.sh_complaint("if\n")
+        == '/bin/sh: 2: Syntax error: end of file unexpected (expecting "then")'
+    )
+    # Bytes that are not UTF-8 reach sh as they are (surrogateescape), and it still complains.
+    assert sv.sh_complaint("if \udcff\n") is not None
+    assert sv.sh_complaint("A=1\n") is None
+    with pytest.raises(EnvironmentProblem) as info:
+        sv.require_sh_accepts(P, "if\n", "the edited ")
+    assert info.value.message == (
+        f"{P}: /bin/sh cannot read the edited file (/bin/sh: 2: Syntax error: end of file"
+        ' unexpected (expecting "then")); refusing to edit a file the shell cannot read'
+    )
+    monkeypatch.setattr(sv, "SH", fake_sh(tmp_path, "printf 'bad\\001%0250d\\n' 0 >&2; exit 1"))
+    assert sv.sh_complaint("x") == "bad?" + "0" * 196
+    monkeypatch.setattr(sv, "SH", fake_sh(tmp_path, "exit 2"))
+    assert sv.sh_complaint("x") == f"`{sv.SH} -n` exited with status 2"
+    monkeypatch.setattr(sv, "SH", fake_sh(tmp_path, "sleep 5"))
+    monkeypatch.setattr(sv, "SH_TIMEOUT", 0.3)
+    assert sv.sh_complaint("x") == f"`{sv.SH} -n` gave no answer within 0.3 s"
+    monkeypatch.setattr(sv, "SH", str(tmp_path / "missing"))
+    assert sv.sh_complaint("if\n") is None
