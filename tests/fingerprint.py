@@ -4,10 +4,11 @@ and the end of the session (tests/conftest.py) and compared.
 It covers what a test could change by mistake outside its own temp dirs: every file under /etc
 (bytes, mode, owner: users in /etc/passwd, the Docker and engine configuration, apt sources),
 the programs and Python packages installed (/usr/bin, /usr/sbin, /usr/local/bin, dist-packages),
-dpkg's database, the machine's mount table (PID 1's, outside the tests' private mount namespace)
-and the cgroup tree. Left out, because other programs change them while the tests run: the
-cgroups of other processes next to this process's own ones, and those of another test run still
-going (support.CGROUP_PREFIX with a live pid other than this one).
+dpkg's database, what Docker, systemd --user, pipx or Ansible would keep in the real $HOME, the
+machine's mount table (PID 1's, outside the tests' private mount namespace) and the cgroup tree.
+Left out, because other programs change them while the tests run: the cgroups of other processes
+next to this process's own ones, and those of another test run still going
+(support.CGROUP_PREFIX with a live pid other than this one).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ LISTED = [
     *sorted(Path("/usr/local/lib").glob("python3*/dist-packages")),
 ]
 HASHED = [Path("/var/lib/dpkg/status")]
+# What Docker, the engines, systemd --user, pipx or Ansible would write into the real $HOME.
+HOME_WATCHED = (".docker", ".config/systemd", ".config/containers", ".local/bin",
+                ".local/share/pipx", ".local/share/containers", ".ansible")  # fmt: skip
 
 
 def _file(path: Path) -> str:
@@ -63,6 +67,15 @@ def _listings() -> dict[str, str]:
                 seen[entry.path] = "link" if entry.is_symlink() else "dir" if entry.is_dir() else ""
     for path in HASHED:
         seen[str(path)] = _file(path)
+    home = Path(os.path.expanduser("~"))
+    for name in HOME_WATCHED:
+        top = home / name
+        if top.is_dir():
+            for found, _dirs, files in os.walk(top):
+                seen.update({str(Path(found) / f): "" for f in files})
+                seen[found] = "dir"
+        elif top.exists() or top.is_symlink():
+            seen[str(top)] = _file(top)
     return seen
 
 

@@ -29,6 +29,7 @@ def test_the_fingerprint_sees_a_changed_file_program_owner_and_mode(tmp_path, mo
     monkeypatch.setattr(fingerprint, "ETC", etc)
     monkeypatch.setattr(fingerprint, "LISTED", [bin_dir])
     monkeypatch.setattr(fingerprint, "HASHED", [])
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     before = fingerprint.fingerprint()
     assert fingerprint.changes(before, fingerprint.fingerprint()) == []
 
@@ -36,9 +37,12 @@ def test_the_fingerprint_sees_a_changed_file_program_owner_and_mode(tmp_path, mo
     (etc / "docker" / "daemon.json").chmod(0o600)
     (etc / "docker" / "certs.d").mkdir()
     (bin_dir / "dockercfg").write_text("#!/bin/sh\n")
+    (tmp_path / "home/.docker").mkdir(parents=True)
+    (tmp_path / "home/.docker/config.json").write_text("{}")
     assert fingerprint.changes(before, fingerprint.fingerprint()) == sorted(
         [f"{etc}/passwd", f"{etc}/docker/daemon.json", f"{etc}/docker/certs.d",
-         f"{bin_dir}/dockercfg"]
+         f"{bin_dir}/dockercfg", f"{tmp_path}/home/.docker",
+         f"{tmp_path}/home/.docker/config.json"]
     )  # fmt: skip
 
 
