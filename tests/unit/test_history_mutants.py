@@ -173,3 +173,22 @@ def test_recovery_after_dockerd_was_told_applies_the_old_file_again(root):
         "reverted an unfinished change: transaction T2 (add-insecure, pid 42, 1970-01-01"
         f" 00:00:00 UTC, {SHOWN}); dockerd was not running"
     ]
+
+
+def test_the_results_name_the_command_target_and_file(root):
+    conf(root).write_text("{}\n")
+    add(root, "a.test:5000")
+    listed_result = list_history(Options(root=root))
+    undone = rollback(Options(root=root), apply="none")
+    backup = root / "saved.json"
+    backup.write_text('{"debug": true}\n')
+    restored = rollback(Options(root=root), to=str(backup), apply="none")
+    for result in (listed_result, undone, restored):
+        assert (result.command, result.target, result.file) == ("rollback", "daemon-json", SHOWN)
+    recovered = recover_command(Options(root=root))
+    assert (recovered.command, recovered.target, recovered.file) == (
+        "recover",
+        "daemon-json",
+        SHOWN,
+    )
+    assert undone.applied == "none" and restored.applied == "none"

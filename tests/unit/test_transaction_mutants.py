@@ -756,3 +756,54 @@ def test_the_state_dir_and_its_missing_parents(tmp_path):
     with pytest.raises(EnvironmentProblem) as info:
         link.ensure()
     assert info.value.message == f"cannot use {tmp_path / 'link'}: it is not a directory"
+
+
+def test_recovery_names_every_file_changed_since_and_drops_the_directories_it_made(book, tmp_path):
+    made = tmp_path / "certs.d"
+    made.mkdir()
+    new_file = made / "ca.crt"
+    new_file.write_bytes(b"new")
+    edited1, edited2 = tmp_path / "e1", tmp_path / "e2"
+    edited1.write_bytes(b"by hand")
+    edited2.write_bytes(b"by hand")
+    entries = [
+        journal.Entry(new_file, "/etc/certs.d/ca.crt", None, b"new"),
+        journal.Entry(edited1, "/etc/e1", b"old", b"new"),
+        journal.Entry(edited2, "/etc/e2", b"old", b"new"),
+    ]
+    book.ensure()
+    manifest = journal.Manifest("T", "trust-ca", entries, phase="applying", started=0.0, pid=1,
+                                made_dirs=[str(made)])  # fmt: skip
+    book.write(manifest)
+    result = Result(command="recover")
+    recover(None, None, book, manifest, result)
+    assert not made.exists()
+    assert result.warnings[0].endswith("; left alone, as it was changed since: /etc/e1, /etc/e2")
+
+
+def test_made_dirs_survive_the_journal(tmp_path):
+    manifest = journal.Manifest("ID", "trust-ca", [], made_dirs=["/etc/docker/certs.d/r:1"])
+    assert manifest.to_json()["made_dirs"] == ["/etc/docker/certs.d/r:1"]
+    back = journal.Manifest.from_json(json.loads(json.dumps(manifest.to_json())))
+    assert back.made_dirs == ["/etc/docker/certs.d/r:1"]
+    assert journal.Manifest.from_json({"id": "x", "command": "c", "files": []}).made_dirs == []
+
+
+def test_a_per_user_journal_is_the_user_s_up_from_their_home(tmp_path):
+    require_root("chown to another user")
+    home = tmp_path / "home"
+    home.mkdir()
+    os.chown(home, 1000, 1000)
+    (home / ".local").mkdir()  # left root's by an older run under sudo
+    book = journal.Journal(home / ".local/state/dockercfg", home)
+    book.ensure()
+    for rel, mode in [(".local", None), (".local/state", 0o755), (".local/state/dockercfg", 0o700),
+                      (".local/state/dockercfg/history", 0o700)]:  # fmt: skip
+        st = (home / rel).stat()
+        assert (st.st_uid, st.st_gid) == (1000, 1000), rel
+        if mode is not None:
+            assert stat.S_IMODE(st.st_mode) == mode, rel
+    book.write(journal.Manifest("ID", "add", []))
+    os.chown(book.pending_path, 0, 0)  # as an older run under sudo left it
+    book.ensure()
+    assert book.pending_path.stat().st_uid == 1000
