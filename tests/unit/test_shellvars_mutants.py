@@ -157,3 +157,44 @@ def test_what_sh_says_is_its_first_line(monkeypatch, tmp_path):
     assert sv.sh_complaint("x") == f"`{sv.SH} -n` gave no answer within 0.3 s"
     monkeypatch.setattr(sv, "SH", str(tmp_path / "missing"))
     assert sv.sh_complaint("if\n") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        ("read\\\nonly DOCKER_OPTS='--debug'\n",
+         "readonly, which makes later assignments stop the shell (/etc/default/docker:1)"),
+        ("DOCKER_OPTS='--debug'\nex\\\nit 0\n",
+         "`exit`, which can change or stop the shell (/etc/default/docker:2)"),
+    ],
+)  # fmt: skip
+def test_a_keyword_split_by_a_line_continuation_is_still_the_keyword(text, what):
+    # sh removes backslash-newline before it reads words: "read\<newline>only" is readonly.
+    with pytest.raises(EnvironmentProblem) as info:
+        parse(P, text.encode()).with_list(INSECURE_KEY, ["a:1"])
+    assert info.value.message == f"{P}: DOCKER_OPTS uses {what} {REFUSED}"
+
+
+def test_a_name_split_by_a_line_continuation_is_still_the_variable():
+    from test_docker_opts import sh_words
+
+    text = "DOC\\\nKER_OPTS='--debug'\n"
+    out = parse(P, text.encode()).with_list(INSECURE_KEY, ["a:1"]).render().decode()
+    assert out == "DOC\\\nKER_OPTS='--debug --insecure-registry a:1'\n"
+    assert sh_words(out) == ["--debug", "--insecure-registry", "a:1"]
+
+
+@pytest.mark.parametrize(
+    ("text", "out"),
+    [
+        ("DOCKER_OPTS=--debug\r\n", "DOCKER_OPTS='--debug --insecure-registry a:1'\n"),
+        ("DOCKER_OPTS='--debug'\r\nA=1\r\n",
+         "DOCKER_OPTS='--debug --insecure-registry a:1'\nA=1\r\n"),
+    ],
+)  # fmt: skip
+def test_the_crlf_of_the_first_assignment_goes_with_the_edit(text, out):
+    from test_docker_opts import sh_words
+
+    doc = parse(P, text.encode())
+    assert doc.flags == sh_words(text) == ["--debug\r"]  # what sh hands dockerd from CRLF
+    assert doc.with_list(INSECURE_KEY, ["a:1"]).render().decode() == out
