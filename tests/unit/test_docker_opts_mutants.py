@@ -253,3 +253,49 @@ def test_a_trailing_backslash_outside_a_comment_is_refused():
     for text in (b"A=1\n\\", b"A=1\n\\\\\\"):
         with pytest.raises(EnvironmentProblem):
             parse(P, text, "DOCKER_OPTS").with_list(INSECURE_KEY, ["a:1"])
+
+
+RHEL = Path("/etc/sysconfig/docker")
+RHEL_TEXT = "OPTIONS='--selinux-enabled'\nINSECURE_REGISTRY='--insecure-registry a:1'\n"
+RHEL_VARS = "$OPTIONS $INSECURE_REGISTRY"
+
+
+def test_rhel_insecure_registries_go_where_rhel_keeps_them():
+    doc = parse(RHEL, RHEL_TEXT.encode(), "OPTIONS")
+    out = doc.with_list(INSECURE_KEY, ["a:1", "b:2"]).render().decode()
+    assert out == (
+        "OPTIONS='--selinux-enabled'\n"
+        "INSECURE_REGISTRY='--insecure-registry a:1 --insecure-registry b:2'\n"
+    )
+    assert sh_words(out, RHEL_VARS) == ["--selinux-enabled", "--insecure-registry", "a:1",
+                                        "--insecure-registry", "b:2"]  # fmt: skip
+    out = doc.with_list(MIRRORS_KEY, ["https://m.test/"]).render().decode()
+    assert out == (
+        "OPTIONS='--selinux-enabled --registry-mirror https://m.test/'\n"
+        "INSECURE_REGISTRY='--insecure-registry a:1'\n"
+    )
+    plain = parse(RHEL, b"OPTIONS='--selinux-enabled'\n", "OPTIONS")
+    assert plain.with_list(INSECURE_KEY, ["b:2"]).render().decode() == (
+        "OPTIONS='--selinux-enabled --insecure-registry b:2'\n"
+    )
+
+
+def test_an_unquoted_value_that_gains_a_blank_is_quoted():
+    out = parse(P, b"DOCKER_OPTS=--insecure-registry=a:1,b:2\n").fix_common_mistakes()
+    text = out.render().decode()
+    assert text == "DOCKER_OPTS='--insecure-registry a:1 --insecure-registry b:2'\n"
+    assert sh_words(text) == ["--insecure-registry", "a:1", "--insecure-registry", "b:2"]
+
+
+def test_bytes_that_are_not_utf8_are_kept_as_they_are():
+    out = parse(P, b"# caf\xe9\nDOCKER_OPTS=--debug\n").with_list(INSECURE_KEY, ["a:1"]).render()
+    assert out == b"# caf\xe9\nDOCKER_OPTS='--debug --insecure-registry a:1'\n"
+
+
+def test_a_refused_value_is_shown_cut_at_60_characters():
+    value = "https://m.test/~" + "a" * 70 + "/"
+    with pytest.raises(EnvironmentProblem) as info:
+        edit("", MIRRORS_KEY, [value])
+    assert info.value.message == (
+        f"{P}: refusing to write {value[:60]!r}: {SHELL_ONLY} written into it"
+    )
