@@ -16,10 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dockercfg.engines.base import Applier, FileChange, Found, RegistryEdit
 from dockercfg.errors import ConfigInvalid, UsageError
 from dockercfg.result import Result
+
+if TYPE_CHECKING:  # importing dockercfg.engines loads every engine: only when one is used
+    from dockercfg.engines.base import Applier, FileChange, Found, RegistryEdit
 
 DOCKER = "docker"
 ALL = "all"
@@ -44,6 +47,21 @@ def parse_engines(raw: list[str] | None) -> list[str]:
         if name not in known:
             raise UsageError(f"--engine {name!r} is not one of: {', '.join(known)}, all")
     return list(dict.fromkeys(wanted)) or [AUTO]
+
+
+# What the default can include at all: a kubelet (containerd under Kubernetes), k3s or rke2
+# (the markers their find() looks for). Without any, the read-only commands skip the engines.
+KUBERNETES_MARKERS = (
+    "usr/bin/kubelet", "usr/local/bin/kubelet", "usr/bin/k3s", "usr/local/bin/k3s",
+    "usr/bin/rke2", "usr/local/bin/rke2", "etc/rancher/k3s/registries.yaml",
+    "etc/rancher/rke2/registries.yaml",
+    *(f"{d}/systemd/system/{u}.service" for d in ("etc", "lib", "usr/lib")
+      for u in ("kubelet", "k3s", "k3s-agent", "rke2-server", "rke2-agent")),
+)  # fmt: skip
+
+
+def kubernetes_here(root: Path) -> bool:
+    return any((root / marker).exists() for marker in KUBERNETES_MARKERS)
 
 
 @dataclass

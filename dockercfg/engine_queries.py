@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from dockercfg import engine_edits
-from dockercfg.engines.base import INSECURE, MIRRORS
 from dockercfg.errors import DockercfgError
 from dockercfg.problems import ERROR, Problem
 from dockercfg.result import Result
@@ -38,7 +37,7 @@ def detected(root: Path, names: list[str], result: Result) -> engine_edits.Selec
         out[name] = {
             "found": True,
             "evidence": hit.evidence,
-            "version": hit.version,
+            "version": hit.resolved_version(),
             "service": hit.service,
             "files": {role: _shown(hit, path) for role, path in hit.files.items()},
             "in_default": hit.default is not None,
@@ -52,6 +51,7 @@ def shown(root: Path, names: list[str], result: Result) -> engine_edits.Selectio
     """`show`: each selected engine's own view of its registries (insecure, mirrors per
     registry) in `data.engines`; an engine whose file cannot be read says why."""
     from dockercfg.engines import ENGINES
+    from dockercfg.engines.base import INSECURE, MIRRORS
 
     sel = engine_edits.select(root, names)
     out: dict[str, Any] = {}
@@ -96,7 +96,8 @@ def validate(
     from dockercfg.errors import ConfigInvalid
 
     names = engine_edits.parse_engines(engines)
-    sel, others = problems(opts.root, names) if engines or not path else (None, [])
+    wanted = engines or (not path and engine_edits.kubernetes_here(opts.root))
+    sel, others = problems(opts.root, names) if wanted else (None, [])
     errors = sum(p.is_error for p in others)
     if sel is not None and not sel.docker:
         result = Result(command="validate", file=path)
@@ -126,8 +127,8 @@ def show(opts: Any, engines: list[str] | None = None) -> Result:
     from dockercfg import queries
 
     names = engine_edits.parse_engines(engines)
-    if names == [engine_edits.DOCKER]:
-        return queries.show(opts)
+    if names == [engine_edits.DOCKER] or not (engines or engine_edits.kubernetes_here(opts.root)):
+        return queries.show(opts)  # the default includes no engine here
     docker = names in ([engine_edits.ALL], [engine_edits.AUTO]) or engine_edits.DOCKER in names
     result = queries.show(opts) if docker else Result(command="show")
     shown(opts.root, names, result)

@@ -70,6 +70,13 @@ class Found:
     # Why a command without --engine changes this engine too (it pulls for this node's
     # Kubernetes); None: only when named or with --engine all.
     default: str | None = None
+    # Asks the binary for `version` when first needed: most commands never need it.
+    version_probe: Any = None
+
+    def resolved_version(self) -> str | None:
+        if self.version is None and self.version_probe is not None:
+            self.version, self.version_probe = self.version_probe(), None
+        return self.version
 
 
 class Applier(Protocol):

@@ -67,7 +67,7 @@ def config_version(doc: Any, found: Found, existed: bool) -> int:
         return int(toml_rt.plain(doc["version"]))
     if existed:
         return 1  # containerd reads a file without `version` as the old version 1
-    major = int((found.version or "1").split(".")[0])
+    major = int((found.resolved_version() or "1").split(".")[0])
     return 3 if major >= 2 else 2
 
 
@@ -124,7 +124,7 @@ class Containerd:
             root=root,
             service="systemd containerd.service" if units else "none",
             evidence=evidence,
-            version=binary_version(binary) if binary else None,
+            version_probe=(lambda: binary_version(binary)) if binary else None,
             extra={"units": units, "binary": binary},
             default=_cri_default(config, node),
         )
