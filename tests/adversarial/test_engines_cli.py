@@ -110,6 +110,10 @@ def test_default_is_dockerd_and_the_engines_that_pull_for_kubernetes(tmp_path: P
     assert "  containerd: changed" in text.stdout and "  podman: skipped: found" in text.stdout
     assert (root / "etc/containerd/certs.d/node.test:5000/hosts.toml").exists()
     assert not (root / ENGINE_FILES[2]).exists()
+    checked = one_json(cli(root, *ARGS, "--json", "validate"))  # the default: containerd too
+    assert checked["data"]["engines"] == ["containerd"], checked
+    seen = one_json(cli(root, *ARGS, "--json", "show"))["data"]["engines"]
+    assert seen["containerd"]["insecure_registries"] == ["node.test:5000"]
 
     (root / "etc/containerd/config.toml").write_text(
         'version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
