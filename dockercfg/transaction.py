@@ -127,6 +127,7 @@ def locked(book: journal.Journal, paths: list[Path], recover: Any = None) -> Ite
         book.stack = stack
         if book.dir.is_dir():
             hold_host_lock(book)
+            txdirs.sweep_intents(book.dir)
             pending = book.pending()
             if pending is not None and recover is None:
                 raise EnvironmentProblem(

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from dockercfg import netprobe as net
 from dockercfg import registryhttp as rhttp
-from dockercfg import renderers, safefile, trust_engines
+from dockercfg import renderers, safefile, trust_engines, txdirs
 from dockercfg.certs import (
     CA_FILE,
     CLIENT_CERT,
@@ -162,9 +162,13 @@ def _commit(
     outer = outer if isinstance(outer, Result) else Result(command=outer)
     part = part or trust_engines.Part([trust_engines.DOCKER], outer.command, None, adding=False)
     sel = part.select(host.root, getattr(host, "no_docker", False))
+    book = recovery.journal_for(host)
+    intent = None
+    if files and sel.docker and txdirs.missing_parents(directory / CA_FILE):
+        book.ensure()  # the names go on record before the directories exist
+        intent = txdirs.intend(book.dir, txdirs.missing_parents(directory / CA_FILE))
     made = make_dirs(directory) if files and sel.docker else []
     result = Result(command=outer.command)
-    book = recovery.journal_for(host)
     try:
         with transaction.locked(book, [directory] if sel.docker else []):
             changes = []
@@ -180,6 +184,8 @@ def _commit(
     except BaseException:
         remove_made_dirs(made)
         raise
+    finally:
+        txdirs.settled(intent)  # the journal had them, or they are gone
     return [c.path.name for c in changes], result.backup
 
 

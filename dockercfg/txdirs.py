@@ -11,6 +11,7 @@ deepest first; one holding anything else stays.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,6 +21,7 @@ from dockercfg.errors import EnvironmentProblem
 from dockercfg.fserrors import os_problem
 
 DIR_MODE = 0o755
+INTENT = "dirs-"  # STATE/dirs-PID.json: directories a run is about to create before its lock
 
 
 def missing_parents(path: Path) -> list[Path]:
@@ -97,3 +99,44 @@ def _listdir(directory: Path) -> list[str]:
         return os.listdir(directory)
     except OSError:
         return []
+
+
+# Directories made before the lock ------------------------------------------------------------
+# trust-ca creates certs.d/HOST:PORT/ (and its parents) before it can take the lock that lives
+# beside it, so before the journal exists. It first writes their names to STATE/dirs-PID.json;
+# the journal takes them over, and a run killed before that leaves the file, which the next run
+# to take the transaction lock settles (the directories go, when nothing else is in them).
+
+
+def intend(state: Path, dirs: list[Path]) -> Path | None:
+    """Record `dirs` (about to be created) under the state directory; None when nothing is."""
+    if not dirs:
+        return None
+    path = state / f"{INTENT}{os.getpid()}.json"
+    data = json.dumps([str(d) for d in dirs]).encode() + b"\n"
+    safefile.atomic_write(path, data, mode=0o600, kind="journal")
+    return path
+
+
+def settled(intent: Path | None) -> None:
+    """The journal (or a cleanup) has taken the intent over: drop the record."""
+    if intent is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(intent)
+
+
+def sweep_intents(state: Path) -> None:
+    """Settle the records of runs that died before their journal (under the transaction lock)."""
+    for name in _listdir(state):
+        pid = name[len(INTENT) : -len(".json")]
+        if not (name.startswith(INTENT) and name.endswith(".json") and pid.isdigit()):
+            continue
+        if int(pid) == os.getpid() or Path(f"/proc/{pid}").exists():
+            continue  # its run is alive (a pid reused since only delays the cleanup)
+        try:
+            dirs = json.loads((state / name).read_bytes())
+        except (OSError, ValueError):
+            dirs = []
+        remove_emptied([d for d in dirs if isinstance(d, str)])
+        with contextlib.suppress(OSError):
+            os.unlink(state / name)
