@@ -192,3 +192,50 @@ def test_the_results_name_the_command_target_and_file(root):
         SHOWN,
     )
     assert undone.applied == "none" and restored.applied == "none"
+
+
+DEBIAN_UNIT = """[Service]
+Type=notify
+EnvironmentFile=-/etc/default/docker
+ExecStart=/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock $DOCKER_OPTS
+ExecReload=/bin/kill -s HUP $MAINPID
+"""
+
+
+def test_rolling_back_a_migration_puts_the_flags_back(tmp_path):
+    (tmp_path / "lib/systemd/system").mkdir(parents=True)
+    (tmp_path / "lib/systemd/system/docker.service").write_text(DEBIAN_UNIT)
+    (tmp_path / "run/systemd/system").mkdir(parents=True)
+    (tmp_path / "etc/docker").mkdir(parents=True)
+    opts = 'DOCKER_OPTS="--dns 1.1.1.1 --insecure-registry old.test:5000"\n'
+    (tmp_path / "etc/default").mkdir(parents=True)
+    (tmp_path / "etc/default/docker").write_text(opts)
+    conf(tmp_path).write_text('{"debug": true}\n')
+    moved = mutate(Options(root=tmp_path), "add-insecure", (INSECURE_KEY, True, ["new.test:5000"]),
+                   apply="none", migrate=True)  # fmt: skip
+    assert (tmp_path / "etc/default/docker").read_text() == 'DOCKER_OPTS="--dns 1.1.1.1"\n'
+    result = rollback(Options(root=tmp_path), apply="none")
+    assert result.data["undoes"] == [moved.data["transaction"]]
+    assert (tmp_path / "etc/default/docker").read_text() == opts
+    assert conf(tmp_path).read_text() == '{"debug": true}\n'
+    assert [f["path"] for f in result.data["files"]] == [
+        SHOWN,
+        "DOCKER_OPTS in /etc/default/docker",
+    ]
+
+
+def test_rolling_back_a_docker_opts_change(tmp_path):
+    (tmp_path / "etc/init.d").mkdir(parents=True)
+    (tmp_path / "etc/init.d/docker").write_text("#!/bin/sh\n")
+    (tmp_path / "etc/default").mkdir(parents=True)
+    text = 'DOCKER_OPTS="--dns 8.8.8.8"\n'
+    (tmp_path / "etc/default/docker").write_text(text)
+    added = mutate(Options(root=tmp_path), "add-insecure", (INSECURE_KEY, True, ["r.test:5000"]),
+                   apply="none")  # fmt: skip
+    assert added.target == "docker-opts"
+    assert (tmp_path / "etc/default/docker").read_text() == (
+        'DOCKER_OPTS="--dns 8.8.8.8 --insecure-registry r.test:5000"\n'
+    )
+    result = rollback(Options(root=tmp_path), apply="none")
+    assert (result.target, result.file) == ("docker-opts", "/etc/default/docker")
+    assert (tmp_path / "etc/default/docker").read_text() == text
