@@ -146,3 +146,76 @@ def test_the_target(tmp_path):
     assert target.settings(doc)[2] == "no flags"
     assert target.file_problems(b'{"debug": true}', "d.json") == []
     assert [p.path for p in target.file_problems(b'{"debgu": true}', "d.json")] != []
+
+
+@pytest.mark.parametrize(
+    ("text", "out"),
+    [
+        ('{"a": [1, {"b": [2]}], "insecure-registries": ["x"]}',
+         '{"a": [1, {"b": [2]}], "insecure-registries": ["z:9"]}'),
+        ('{"a": "x,: ]}[{", "insecure-registries": ["x"]}',
+         '{"a": "x,: ]}[{", "insecure-registries": ["z:9"]}'),
+        ('{"a":1,"insecure-registries":["x"]}', '{"a":1,"insecure-registries":["z:9"]}'),
+        ('{"a" : 1}', '{"a" : 1, "insecure-registries" : ["z:9"]}'),
+        ("\n{ }\n", '\n{\n  "insecure-registries": [\n    "z:9"\n  ]\n}\n'),
+        ("  {}", '  {\n  "insecure-registries": [\n    "z:9"\n  ]\n}\n'),
+        ('{"a": 1,\n  "insecure-registries": null\n}\n',
+         '{"a": 1,\n  "insecure-registries": [\n    "z:9"\n  ]\n}\n'),
+        ('{\n"a": 1\n}', '{\n"a": 1,\n"insecure-registries": [\n  "z:9"\n]\n}'),
+    ],
+)  # fmt: skip
+def test_the_list_is_written_in_the_file_s_own_style(text, out):
+    doc = parse(P, text.encode())
+    new = doc.with_list(K, ["z:9"])
+    assert new.render().decode() == out
+    assert new.path == P
+    assert json.loads(out) == {**json.loads(text), K: ["z:9"]}
+
+
+def test_removing_the_only_member_keeps_a_nested_object_out_of_the_way():
+    doc = parse(P, b'{"a": {"b": 1}}')
+    assert doc.without("a").render() == b"{}" and doc.without("a").path == P
+
+
+def test_only_json_white_space_is_kept_around_the_object():
+    doc = parse(P, b'\n\f {"a": 1}\v\n')
+    assert doc.render() == b'\n {"a": 1}\n'
+
+
+SHOWN_60 = "[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,"  # 60 characters
+
+
+def test_a_long_wrong_value_is_shown_cut_at_60_characters():
+    value = [1] * 40  # json.dumps: "[1, 1, ...]", 118 characters
+    with pytest.raises(EnvironmentProblem) as info:
+        parse(P, json.dumps({K: value}).encode()).get_list(K)
+    assert info.value.message == (
+        f"{P}: insecure-registries must be a list of strings, not {SHOWN_60};"
+        " fix it by hand first (see: dockercfg validate)"
+    )
+
+
+def test_fix_compares_insecure_registries_as_insecure_registries():
+    doc = parse(P, b'{"insecure-registry": ["a:1"], "insecure-registries": ["http://a:1"]}')
+    assert doc.fix_common_mistakes().render() == b'{"insecure-registries": ["http://a:1"]}'
+
+
+def test_fix_keeps_the_file_s_own_warnings_after_its_notes():
+    text = (
+        '{"registry-mirror": "https://m.test", "insecure-registries": [],'
+        ' "insecure-registries": []}'
+    )
+    assert parse(P, text.encode()).fix_common_mistakes().warnings == [
+        'moved "registry-mirror" (ignored by dockerd) into "registry-mirrors"',
+        f"{P}: insecure-registries is given 2 times and dockerd uses only the last one;"
+        " dockercfg keeps only that one when it changes the key",
+    ]
+
+
+def test_every_flag_source_is_named():
+    host = SimpleNamespace(target="daemon-json", shown_path=str(P), config_path=P,
+                           flag_sources=[SimpleNamespace(where="the unit", argv=["--debug"]),
+                                         SimpleNamespace(where="a drop-in", argv=["--tls"])],
+                           flags=lambda: ["dockerd"], dockerd_version=None)  # fmt: skip
+    doc = parse(P, b"{}")
+    assert DaemonJsonTarget(host).settings(doc)[2] == "the unit; a drop-in"
