@@ -81,3 +81,60 @@ def test_a_reload_cannot_drop_a_key_the_file_no_longer_has():
         "the daemon's mirrors are [https://m.test/], expected []"
     ]
     assert stale_after_reload(Expected(["old.test"], ["https://m.test/"]), live) == []
+
+
+# round_trip against the fake dockerd of test_round_trip_verdicts (a unix-socket HTTP server; the
+# real 20.10 and 26.1 answers are checked in tests/integration/test_round_trip.py).
+REG = "registry.test:5000"
+PROBE = f"`dockercfg probe {REG}`"
+
+
+def ask(tmp_path, status, message, insecure=()):
+    from test_round_trip_verdicts import fake_dockerd
+
+    from dockercfg.verify import round_trip
+
+    path = str(tmp_path / f"d{len(list(tmp_path.iterdir()))}.sock")  # a fresh socket each time
+    server = fake_dockerd(path, status, message, list(insecure))
+    try:
+        return round_trip(path, REG, timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_resolved_manifest_is_reached(tmp_path):
+    found = ask(tmp_path, 200, "")
+    assert found.to_json() == {
+        "reachable": True, "kind": "reached", "said": "the manifest resolved", "hint": None
+    }  # fmt: skip
+    found = ask(tmp_path, 404, "manifest unknown: manifest unknown")
+    assert (found.reachable, found.said) == (True, "manifest unknown: manifest unknown")
+
+
+def test_an_answer_that_proves_nothing_is_unknown(tmp_path):
+    found = ask(tmp_path, 201, "created, somehow")
+    assert found.to_json() == {
+        "reachable": None, "kind": "unknown", "said": "created, somehow", "hint": f"run {PROBE}"
+    }  # fmt: skip
+
+
+def test_no_daemon_is_unknown_with_what_to_check(tmp_path):
+    from dockercfg.verify import round_trip
+
+    found = round_trip(str(tmp_path / "none.sock"), REG, timeout=1)
+    assert (found.reachable, found.kind) == (None, "unknown")
+    assert found.hint == f"check dockerd, then run {PROBE}"
+    assert found.said and str(tmp_path / "none.sock") in found.said
+
+
+def test_a_cidr_says_there_is_no_host(tmp_path):
+    from dockercfg.verify import round_trip
+
+    found = round_trip(str(tmp_path / "none.sock"), "10.0.0.0/8", timeout=1)
+    assert found.to_json() == {
+        "reachable": None,
+        "kind": "cidr",
+        "said": "10.0.0.0/8 is a range of addresses, not a registry: there is no host to try",
+        "hint": "run `dockercfg probe HOST:PORT` for a registry in 10.0.0.0/8",
+    }
