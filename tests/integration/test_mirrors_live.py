@@ -130,7 +130,8 @@ def test_dockerd_pulls_a_hub_image_only_through_the_mirror(sb):
 def test_dead_mirrors_are_refused_warned_and_removed_and_the_pull_through_stays(sb):
     """On the live daemon: add-mirror refuses each dead kind (exit 5) and --force adds them;
     not-a-mirror is added with a warning; validate is offline unless --online; remove-mirror
-    --dead and fix --drop-dead-mirrors drop exactly the dead ones; pulls still come through."""
+    --dead and fix --drop-dead-mirrors drop exactly the dead ones (not the slow one); pulls still
+    come through."""
     cache = seeded_cache(sb)
     pki = Pki(sb.t / "mirror-pki")
     pki.ca("unknown-ca")
@@ -139,7 +140,9 @@ def test_dead_mirrors_are_refused_warned_and_removed_and_the_pull_through_stays(
         start_in_netns(sb.netns, "web", 5080),  # a web server that is no registry
         start_registry(sb, "tls-mirror", 5443, cert, pki.dir / "tls.key", wait=True),
     ]
-    ok, web = "http://mirror.test:5001/", "http://web.test:5080/"
+    slow_server = [sys.executable, mirror_registries.__file__, "slow", "5002", "1.2"]
+    servers.append(subprocess.Popen(["nsenter", f"--net={sb.netns}", *slow_server]))
+    ok, web, slow = "http://mirror.test:5001/", "http://web.test:5080/", "http://[::1]:5002/"
     dead = {
         "http://[::1]:5999/": "connection refused",
         "http://no-such-mirror.invalid/": "cannot resolve",
@@ -162,9 +165,11 @@ def test_dead_mirrors_are_refused_warned_and_removed_and_the_pull_through_stays(
         warned = tool("add-mirror", web)
         assert warned.returncode == 0 and "added anyway" in warned.stderr, warned.stderr
         assert "not a registry" in warned.stderr
+        warned = tool("add-mirror", slow, "--slow-ms", "1000", "--deadline", str(DEADLINE))
+        assert warned.returncode == 0 and f"added anyway: {slow}: slow: median" in warned.stderr
         forced = tool("--json", "add-mirror", "--force", *dead)
         assert forced.returncode == 0 and json.loads(forced.stdout)["verified"], forced.stdout
-        assert sb.mirrors_live() == [ok, web, *dead]
+        assert sb.mirrors_live() == [ok, web, slow, *dead]
 
         offline = sb.run_tool("--json", "validate")
         codes = [p["code"] for p in json.loads(offline.stdout)["problems"]]
@@ -173,14 +178,14 @@ def test_dead_mirrors_are_refused_warned_and_removed_and_the_pull_through_stays(
         assert online.returncode == 0, online.stdout
         problems = json.loads(online.stdout)["problems"]
         found = [p["path"] for p in problems if p["code"] == "dead-mirror"]
-        assert found == [f"registry-mirrors[{i}]" for i in (2, 3, 4)], problems
+        assert found == [f"registry-mirrors[{i}]" for i in (3, 4, 5)], problems
 
         removed = tool("--json", "remove-mirror", "--dead")
         doc = json.loads(removed.stdout)
         assert removed.returncode == 0 and doc["changed"] and doc["verified"], doc
         dropped = [w for w in doc["warnings"] if w.startswith("dropping a dead mirror")]
         assert len(dropped) == 3 and all(any(r in w for w in dropped) for r in dead.values())
-        assert sb.mirrors_live() == [ok, web]
+        assert sb.mirrors_live() == [ok, web, slow]  # slow is not dead: kept
         pulled = sb.docker("pull", PULLED, check=False, timeout=90)
         assert pulled.returncode == 0, pulled.stdout + pulled.stderr
         assert "library/mirrored" in MirrorNet.cached_in(sb.t / "data-cache")
@@ -192,7 +197,7 @@ def test_dead_mirrors_are_refused_warned_and_removed_and_the_pull_through_stays(
         doc = json.loads(fixed.stdout)
         assert fixed.returncode == 0 and doc["changed"] and doc["verified"], doc
         assert any("connection refused" in w for w in doc["warnings"]), doc["warnings"]
-        assert sb.mirrors_live() == [ok, web]
+        assert sb.mirrors_live() == [ok, web, slow]
         sb.docker("rmi", PULLED)
         again = sb.docker("pull", PULLED, check=False, timeout=90)
         assert again.returncode == 0, again.stdout + again.stderr
