@@ -22,6 +22,8 @@ from support import CGROUP_PREFIX, cgroup_mounts, cgroup_owner_alive
 ETC = Path("/etc")
 ETC_VOLATILE = {"/etc/mtab", "/etc/adjtime"}  # the kernel's and the clock's
 LISTED = [
+    Path("/"),  # a stray /nonexistent made by a tool given HOME=/nonexistent as root
+    Path("/var/lib"),  # a /var/lib/docker of a dockerd without its sandbox's data-root
     Path("/usr/bin"),
     Path("/usr/sbin"),
     Path("/usr/local/bin"),
