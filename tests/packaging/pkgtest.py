@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import weakref
 from pathlib import Path
 
 from support import unavailable
@@ -42,6 +44,8 @@ class Ansible:
         self.tmp = tmp
         for sub in ("home", "ansible-tmp"):
             (tmp / sub).mkdir(parents=True, exist_ok=True)
+        self.control_dir = tempfile.mkdtemp(prefix="dcfg-cp-", dir="/tmp")
+        weakref.finalize(self, shutil.rmtree, self.control_dir, True)
         self.inventory = tmp / "inventory.ini"
         self.inventory.write_text(self.INVENTORY)
         self.env = {
@@ -50,6 +54,9 @@ class Ansible:
             "LANG": "C.UTF-8",
             "HOME": str(tmp / "home"),
             "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-tmp"),
+            # ssh's ControlPath socket: under tmp_path it would pass the 108 bytes a unix socket
+            # path may have ("unix_listener: path ... too long"), so a short dir of its own.
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": self.control_dir,
             "ANSIBLE_REMOTE_TEMP": str(tmp / "ansible-tmp"),
             "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
             "ANSIBLE_CONFIG": str(tmp / "no-ansible.cfg"),  # ignore any ansible.cfg around
