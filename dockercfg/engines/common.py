@@ -17,6 +17,15 @@ APPLY_TIMEOUT = 90.0  # seconds for a unit's restart or reload job
 CA_MODE = 0o644
 
 
+def visible_file(path: Path) -> bool:
+    """A regular file this user can see: another user's home may deny even a stat, and a file
+    the invoking user cannot see is not theirs to configure."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def inside(root: Path, path: str) -> Path:
     """The host path `path` under --root."""
     return root / path.lstrip("/")

@@ -48,7 +48,7 @@ def user_files(root: Path) -> list[Path]:
             users.append(common.inside(root, mine.config_home) / "containers/registries.conf")
     except EnvironmentProblem:
         pass
-    return list(dict.fromkeys(p for p in users if p.is_file()))
+    return list(dict.fromkeys(p for p in users if common.visible_file(p)))
 
 
 def render(insecure: list[str], mirrors: dict[str, list[str]]) -> bytes | None:
