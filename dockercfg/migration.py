@@ -131,37 +131,62 @@ def fix(
         if dry_run:
             result.data["dry_run"] = True
             return result
-        mode = "restart" if flag_edits and apply in ("auto", "reload") else apply
+        # Flags take effect at a start: restart a running dockerd; a stopped one stays stopped.
+        restart = flag_edits and apply in ("auto", "reload") and host.dockerd_pid is not None
+        mode = "restart" if restart else apply
+        if flag_edits and host.launch is not None:  # restarted, dockerd gets the fixed flags
+            host.flags_override = host.launch.rebuild(host.launch_overrides).argv
         run_plan(host, "fix", edits, mode, OWNED, result)
     return result
 
 
 def _fixed_flags(host: Host, source: FlagSource, result: Result) -> Edit | None:
-    """The wrong flag forms in a DOCKER_OPTS/OPTIONS file the next start reads, rewritten;
-    under systemd only when systemd's reading of the result is the shell's too."""
+    """The wrong flag forms in a DOCKER_OPTS/OPTIONS file the next start reads, rewritten; under
+    systemd also Debian's `X="$X ..."` (systemd passes `$X` literally), when the shell reads the
+    same words without it; and only when systemd's reading of the result is the shell's too."""
     from dockercfg.formats.systemd_env import extract_words, parse_environment_file
     from dockercfg.targets.docker_opts import parse as parse_opts
 
     assert source.file is not None
     data = safefile.read_bytes(source.file)
-    variable = source.variable or "DOCKER_OPTS"
-    doc = parse_opts(source.file, data or b"", variable)
-    if not any(p.code in ("unknown-flag", "comma-list") for p in doc.problems):
-        return None
-    fixed = doc.fix_common_mistakes()
-    result.warnings += fixed.warnings
+    variable, shown = source.variable or "DOCKER_OPTS", source.where.split(" in ", 1)[-1]
+    doc = fixed = parse_opts(source.file, data or b"", variable)
+    if any(p.code in ("unknown-flag", "comma-list") for p in doc.problems):
+        fixed = doc.fix_common_mistakes()
+        result.warnings += fixed.warnings
+    systemd = host.launch is not None and host.launch.reader == "systemd"
+    text = _without_self_reference(fixed.render(), variable) if systemd else None
+    if text is not None and parse_opts(source.file, text, variable).flags == fixed.flags:
+        fixed = parse_opts(source.file, text, variable)
+        result.warnings.append(
+            f"removed ${variable} from {shown}: systemd's EnvironmentFile= does not expand it"
+            " and handed dockerd the word itself"
+        )
     if fixed.render() == doc.render():
         return None
-    if host.launch is not None and host.launch.reader == "systemd":
+    if systemd:
         seen = extract_words(parse_environment_file(fixed.render()).get(variable, ""))
         if seen != fixed.flags:
             result.warnings.append(
-                f"not fixed: systemd would read {variable} in {source.where} otherwise than"
+                f"not fixed: systemd would read {variable} in {shown} otherwise than"
                 " the shell does; edit it by hand"
             )
             return None
     host.launch_overrides[source.file] = fixed.render()
-    return Edit(source.file, source.where.split(" in ", 1)[-1], data, fixed)
+    return Edit(source.file, shown, data, fixed)
+
+
+def _without_self_reference(data: bytes, variable: str) -> bytes | None:
+    """`NAME="$NAME rest"` (or `${NAME}`) as `NAME="rest"`, on every line; None: no such line."""
+    import re
+
+    name = re.escape(variable.encode())
+    pattern = re.compile(
+        rb"^([ \t]*(?:export[ \t]+)?" + name + rb"=)([\"']?)\$(?:\{" + name + rb"\}|" + name
+        + rb"(?![A-Za-z0-9_]))[ \t]*", re.M,
+    )  # fmt: skip
+    text, count = pattern.subn(rb"\1\2", data)
+    return text if count else None
 
 
 class _Unchanged:

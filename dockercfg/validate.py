@@ -344,8 +344,10 @@ def dockerd_validate(
         exe = shutil.which(dockerd)
         if exe is None:
             return None
-        if version is None:
-            version = _installed_version(exe, timeout)
+        installed = _installed_version(exe, timeout)
+        if version is not None and installed is not None and installed[:2] != version[:2]:
+            return None  # judged as another version (--docker-version): this binary's verdict
+        version = version or installed  # would be by its own rules, not that version's
         if version is None or version < VALIDATE_FLAG_SINCE:
             return None
         # A private directory (mode 0700): the config may hold proxy credentials.
@@ -377,9 +379,18 @@ def dockerd_validate(
 
 
 def _installed_version(exe: str, timeout: float) -> Version | None:
+    """The binary's version: remembered (dockercfg.versioncache), else asked and remembered."""
     import subprocess
 
-    done = subprocess.run(
-        [exe, "--version"], stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout
-    )
-    return parse_version(done.stdout.decode("utf-8", "replace")) if done.returncode == 0 else None
+    from dockercfg import versioncache
+
+    said = versioncache.lookup(exe)
+    if said is None:
+        done = subprocess.run(
+            [exe, "--version"], stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout
+        )
+        if done.returncode != 0:
+            return None
+        said = done.stdout.decode("utf-8", "replace")
+        versioncache.remember(exe, said)
+    return parse_version(said)

@@ -81,3 +81,11 @@ def test_validate_accepts_what_the_real_start_rejects_so_dockercfgs_rules_decide
 def test_dockerd_20_10_has_no_validate_flag_and_is_not_asked():
     assert dockerd_validate(b'{"max-concurrent-downloads": -1}\n', dockerd=DOCKERD,
                             version=(20, 10, 24)) is None  # fmt: skip
+
+
+def test_another_version_asked_for_is_not_judged_by_this_binary(dockerd26):
+    """`--docker-version 24.0` with 26.1 installed: 26.1's --validate would judge by 26.1's
+    rules, so it is not asked (dockercfg's own rules for 24.0 still apply)."""
+    bad = b'{"bogus": 1}'
+    assert dockerd_validate(bad, dockerd=dockerd26, version=(24, 0, 0)) is None
+    assert dockerd_validate(bad, dockerd=dockerd26, version=(26, 1, 0)) is not None

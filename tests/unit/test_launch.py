@@ -148,3 +148,23 @@ def test_validate_given_an_env_file_reads_it_as_one(tmp_path):
     good = tmp_path / "daemon.json"
     good.write_text('{"debug": true}\n')
     assert cli(root, "validate", str(good))[0] == 0
+
+
+def test_fix_drops_the_self_reference_systemd_passes_literally(tmp_path):
+    root = tree(tmp_path, {"/etc/default/docker": IDIOM})
+    code, out = cli(root, "fix")
+    assert code == 0 and out["changed"] is True, out
+    assert (root / "etc/default/docker").read_text() == (
+        "# Debian's idiom\nDOCKER_OPTS=\"--registry-mirror https://m.example.com\"\n"
+    )
+    assert any("does not expand it" in w for w in out["warnings"]), out["warnings"]
+    assert cli(root, "validate")[0] == 0
+
+
+def test_a_self_reference_that_accumulates_is_left_for_a_human(tmp_path):
+    text = 'DOCKER_OPTS="-D"\nDOCKER_OPTS="$DOCKER_OPTS --registry-mirror https://m.example.com"\n'
+    root = tree(tmp_path, {"/etc/default/docker": text})
+    code, out = cli(root, "fix")
+    assert code == 0 and out["changed"] is False, out  # sh would lose -D without it
+    assert (root / "etc/default/docker").read_text() == text
+    assert cli(root, "validate")[0] == 1
