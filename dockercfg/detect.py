@@ -323,7 +323,7 @@ class _Detection:
             if host.target == "sysconfig":
                 shown, variable = SYSCONFIG, "OPTIONS"
             script = "/etc/init.d/docker" if self.init == "sysvinit" else "/etc/init/docker.conf"
-            program = [launch.Arg("dockerd", script)]
+            program = [launch.Arg(launch.script_dockerd(self.root, script), script)]
             if self.init == "sysvinit":  # `dockerd -p "$DOCKER_PIDFILE" $DOCKER_OPTS`
                 from dockercfg.services.pids import sysv_settings
 

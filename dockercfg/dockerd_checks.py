@@ -107,7 +107,10 @@ def launch_problems(host: Host, doc=None) -> list[Problem]:
     launch = next_start(host, doc)
     if launch is None:
         return []
-    found = launch.problems + command_line_problems(launch.argv, launch.origins)
+    found = list(launch.problems)
+    program = launch.argv[0].rsplit("/", 1)[-1] if launch.argv else ""
+    if program.startswith("dockerd"):  # not a wrapper script: its arguments are its own
+        found += command_line_problems(launch.argv, launch.origins)
     known = {p.code for p in doc.problems} if doc is not None and _holds_flags(host) else set()
     return [p for p in found if p.code not in known]
 

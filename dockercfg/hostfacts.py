@@ -148,7 +148,7 @@ def dockerd_processes(root: Path) -> list[Process]:
             # Not a daemon: a zombie (no command line), a `dockerd --version` such as the one
             # dockercfg itself starts early to learn the installed version, a `--validate` run.
             continue
-        if not _sees_our_files(base):
+        if not sees_our_files(base):
             continue  # another mount or PID namespace (a container, a chroot): not our daemon
         environ = _read_bytes(base / "environ")
         try:
@@ -163,7 +163,7 @@ def dockerd_processes(root: Path) -> list[Process]:
 _NOT_DAEMONS = (["--version"], ["-v"], ["--help"], ["-h"])
 
 
-def _sees_our_files(proc: Path) -> bool:
+def sees_our_files(proc: Path) -> bool:
     """The process lives in our mount and PID namespaces with our root directory, so the files
     it reads are the ones we edit. Unreadable (another user's process): assumed so."""
     for ns in ("ns/mnt", "ns/pid"):

@@ -202,6 +202,15 @@ def _braced_names(word: str) -> list[str]:
     return names
 
 
+def script_dockerd(root: Path, script: str) -> str:
+    """The dockerd an init script runs: its `DOCKERD=` (Debian: /usr/sbin/dockerd)."""
+    import re
+
+    data = _read(_inside(root, script), {}) or b""
+    found = re.search(rb"^[ \t]*DOCKERD=([\"']?)(/[^\"'\s$`]+)\1[ \t]*$", data, re.M)
+    return found.group(2).decode("utf-8", "replace") if found else "/usr/bin/dockerd"
+
+
 def sh_launch(
     root: Path,
     shown: str,

@@ -40,9 +40,13 @@ def process_alive(pid: int) -> bool:
 
 
 def dockerd_alive(pid: int) -> bool:
-    """A live dockerd with this pid: a stale pidfile may name any process, or none."""
+    """A live dockerd with this pid that sees our files: a stale pidfile may name any process,
+    or none, or one in another mount namespace (a container)."""
+    from dockercfg.hostfacts import sees_our_files
+
     fields = stat_fields(pid)
-    return process_alive(pid) and fields is not None and fields[0] == "dockerd"
+    alive = process_alive(pid) and fields is not None and fields[0] == "dockerd"
+    return alive and sees_our_files(Path(f"/proc/{pid}"))
 
 
 def read_pid(path: Path) -> int | None:

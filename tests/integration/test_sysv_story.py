@@ -224,3 +224,19 @@ def test_a_dockerd_that_dies_at_start_is_reported_at_once_with_its_log(sv):
     assert float(seconds) < 20, shown(proc)
     assert "unknown flag: --no-such-flag" in sv.dockerd_log()
     assert not sv.ping()
+
+
+def test_the_init_script_sources_the_debian_idiom_and_the_next_start_is_read_as_it(sv):
+    """Under sysvinit /etc/default/docker is sourced by sh: `X="$X ..."` accumulates (under
+    systemd the same line is refused: tests/integration/test_debian_unit.py). What detection
+    reads as the next start is, word for word, what the init script runs."""
+    sv.defaults.write_text(
+        sv.defaults_text() + 'DOCKER_OPTS="$DOCKER_OPTS --registry-mirror https://mirror.test"\n'
+    )
+    sv.restart_docker()
+    assert "https://mirror.test/" in sv.mirrors_live()
+    next_start = tool_json(sv, "detect")["data"]["next_start"]
+    assert next_start["reader"] == "/bin/sh"
+    assert next_start["argv"] == sv.argv(sv.dockerd_pid()) == sv.expected_argv()
+    assert next_start["origins"][-1] == next_start["origins"][-2]  # the idiom's line
+    assert tool_json(sv, "validate")["problems"] == []

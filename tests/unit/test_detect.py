@@ -357,7 +357,7 @@ def test_every_reader_of_etc_default_docker_sees_the_same_words(tmp_path):
     settings = sysv_settings(root)
 
     assert target == ["--insecure-registry", "a.example:5000", "-p", "/run/other.pid"]
-    assert host.launch.argv == ["dockerd", "-p", "/run/other.pid", *target]
+    assert host.launch.argv == ["/usr/bin/dockerd", "-p", "/run/other.pid", *target]
     assert host.launch.origins[3:] == ["/etc/default/docker:1"] * 2 + ["/etc/default/docker:2"] * 2
     assert settings.pidfile == "/run/other.pid"
     # What shlex made of the second assignment (the old reader): not what sh passes to dockerd.

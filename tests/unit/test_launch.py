@@ -155,7 +155,7 @@ def test_fix_drops_the_self_reference_systemd_passes_literally(tmp_path):
     code, out = cli(root, "fix")
     assert code == 0 and out["changed"] is True, out
     assert (root / "etc/default/docker").read_text() == (
-        "# Debian's idiom\nDOCKER_OPTS=\"--registry-mirror https://m.example.com\"\n"
+        '# Debian\'s idiom\nDOCKER_OPTS="--registry-mirror https://m.example.com"\n'
     )
     assert any("does not expand it" in w for w in out["warnings"]), out["warnings"]
     assert cli(root, "validate")[0] == 0
@@ -168,3 +168,10 @@ def test_a_self_reference_that_accumulates_is_left_for_a_human(tmp_path):
     assert code == 0 and out["changed"] is False, out  # sh would lose -D without it
     assert (root / "etc/default/docker").read_text() == text
     assert cli(root, "validate")[0] == 1
+
+
+def test_a_wrapper_scripts_arguments_are_not_judged_as_dockerds(tmp_path):
+    dropin = "[Service]\nExecStart=\nExecStart=/usr/local/bin/start-docker --profile lab\n"
+    root = tree(tmp_path, {"/etc/systemd/system/docker.service.d/wrap.conf": dropin})
+    code, out = cli(root, "validate")
+    assert code == 0, out
