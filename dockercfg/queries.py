@@ -138,6 +138,7 @@ def show(opts: Options) -> Result:
     doc = targets.load(host, safefile.read_bytes(host.config_path) or b"")
     config, flags, where = effective_settings(host, doc)
     flag_values = flag_settings(flags)
+    places = flag_places(host, doc)[1]  # the file:line each key's flag comes from
     json_file = targets.for_host(host).json_shown
     entries: dict[str, list[dict[str, str]]] = {}
     for out_key, key in (("insecure_registries", INSECURE_KEY), ("registry_mirrors", MIRRORS_KEY)):
@@ -145,7 +146,8 @@ def show(opts: Options) -> Result:
             {"value": v, "source": json_file} for v in config.get(key) or [] if isinstance(v, str)
         ]
         listed += [
-            {"value": v, "source": f"dockerd flag ({where})"} for v in flag_values.get(key, [])
+            {"value": v, "source": f"dockerd flag ({places.get(key) or where})"}
+            for v in flag_values.get(key, [])
         ]
         entries[out_key] = listed
     for cidr in default_insecure_cidrs(host.dockerd_version or newest_version()):

@@ -175,3 +175,14 @@ def test_a_wrapper_scripts_arguments_are_not_judged_as_dockerds(tmp_path):
     root = tree(tmp_path, {"/etc/systemd/system/docker.service.d/wrap.conf": dropin})
     code, out = cli(root, "validate")
     assert code == 0, out
+
+
+def test_show_names_the_line_a_flag_comes_from(tmp_path):
+    root = tree(
+        tmp_path, {"/etc/default/docker": 'DOCKER_OPTS="--insecure-registry a.test:5000"\n'}
+    )
+    code, out = cli(root, "show")
+    assert code == 0, out
+    assert {"value": "a.test:5000", "source": "dockerd flag (/etc/default/docker:1)"} in out[
+        "data"
+    ]["insecure_registries"]
