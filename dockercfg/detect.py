@@ -315,21 +315,28 @@ class _Detection:
         /etc/default/docker sourced by sh under sysvinit and upstart."""
         from dockercfg import launch
 
-        if self.unit is not None:
+        command = self.unit.exec_start[-1][:1] if self.unit and self.unit.exec_start else []
+        by_script = command[:1] == ["/etc/init.d/docker"]  # systemd runs the init script
+        if self.unit is not None and not by_script:
             paths = self.unit.paths or [str(self.unit.path)]
             host.launch = launch.systemd_launch(self.root, paths, host.unit or "docker.service")
-        elif self.init in ("sysvinit", "upstart"):
+        elif self.init in ("sysvinit", "upstart") or by_script:
             shown, variable = (DEFAULT_OPTS, "DOCKER_OPTS")
             if host.target == "sysconfig":
                 shown, variable = SYSCONFIG, "OPTIONS"
-            script = "/etc/init.d/docker" if self.init == "sysvinit" else "/etc/init/docker.conf"
+            upstart = self.init == "upstart" and not by_script
+            script = "/etc/init/docker.conf" if upstart else "/etc/init.d/docker"
             program = [launch.Arg(launch.script_dockerd(self.root, script), script)]
-            if self.init == "sysvinit":  # `dockerd -p "$DOCKER_PIDFILE" $DOCKER_OPTS`
+            if not upstart:  # `dockerd -p "$DOCKER_PIDFILE" $DOCKER_OPTS`
                 from dockercfg.services.pids import sysv_settings
 
                 pidfile = sysv_settings(self.root).pidfile
                 program += [launch.Arg("-p", script), launch.Arg(pidfile, script)]
             host.launch = launch.sh_launch(self.root, shown, variable, program)
+            where = f"{variable} in {shown}"  # the file itself is the source of the flags
+            real = facts.inside(self.root, shown)
+            self.evidence.append(f"next start: {' '.join(host.launch.argv)} ({host.launch.where})")
+            return [FlagSource(where, host.launch.argv, real, variable, host.launch.origins)]
         else:
             return []
         self.evidence.append(
@@ -342,10 +349,6 @@ class _Detection:
             if variable:
                 where = f"{variable} in {env_file.shown}"
                 sources.append(FlagSource(where, [], env_file.path, variable))
-        if host.launch.reader == launch.SH:  # the file itself is the source of the flags
-            sources[0].file, sources[0].variable = sources[1].file, sources[1].variable
-            sources[0].where = sources[1].where
-            del sources[1:]
         return sources
 
 

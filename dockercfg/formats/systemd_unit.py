@@ -17,6 +17,7 @@ UNIT_DIRS = (
     "/run/systemd/system",
     "/lib/systemd/system",
     "/usr/lib/systemd/system",
+    "/run/systemd/generator.late",  # units systemd-sysv-generator makes of init scripts
 )
 
 

@@ -186,3 +186,21 @@ def test_show_names_the_line_a_flag_comes_from(tmp_path):
     assert {"value": "a.test:5000", "source": "dockerd flag (/etc/default/docker:1)"} in out[
         "data"
     ]["insecure_registries"]
+
+
+def test_sysvinit_without_etc_default_docker_yet(tmp_path):
+    root = tree(tmp_path, {}, systemd=False)
+    code, out = cli(root, "detect")
+    assert code == 0, out
+    assert out["data"]["next_start"]["argv"] == ["/usr/bin/dockerd", "-p", "/var/run/docker.pid"]
+
+
+def test_systemd_running_debians_init_script_reads_it_with_sh(tmp_path):
+    generated = "[Service]\nExecStart=/etc/init.d/docker start\nExecStop=/etc/init.d/docker stop\n"
+    root = tree(tmp_path, {"/etc/default/docker": IDIOM}, systemd=False)
+    (root / "run/systemd/generator.late").mkdir(parents=True)
+    (root / "run/systemd/generator.late/docker.service").write_text(generated)
+    (root / "run/systemd/system").mkdir(parents=True)
+    code, out = cli(root, "detect")
+    assert out["data"]["next_start"]["reader"] == "/bin/sh", out
+    assert cli(root, "validate")[0] == 0
