@@ -65,7 +65,6 @@ class _Detection:
         self.evidence: list[str] = []
         self.init, why = facts.init_system(root)
         self.evidence.append(f"init: {self.init} ({why})")
-        self.procs = facts.dockerd_processes(root)
         self.unit = facts.read_unit(root) if self.init == "systemd" else None
         self.live_unit = None
 
@@ -260,8 +259,9 @@ class _Detection:
             pid = self._pidfile_pid()
             if pid:
                 return facts.Process(pid, facts.process_argv(pid), 0, "", False)
-        rootful = [p for p in self.procs if not p.rootless and p.uid <= 0]
-        mine = [p for p in self.procs if p.uid == os.geteuid()]
+        procs = facts.dockerd_processes(self.root)  # only when no pidfile names the daemon
+        rootful = [p for p in procs if not p.rootless and p.uid <= 0]
+        mine = [p for p in procs if p.uid == os.geteuid()]
         pool = rootful if os.geteuid() == 0 else (mine or rootful)
         return pool[0] if len(pool) == 1 else None
 
