@@ -204,3 +204,22 @@ def test_systemd_running_debians_init_script_reads_it_with_sh(tmp_path):
     code, out = cli(root, "detect")
     assert out["data"]["next_start"]["reader"] == "/bin/sh", out
     assert cli(root, "validate")[0] == 0
+
+
+def test_rhel_sysconfig_under_systemd(tmp_path):
+    from test_detect import CENTOS7_UNIT
+
+    root = tree(
+        tmp_path,
+        {
+            "/lib/systemd/system/docker.service": CENTOS7_UNIT,
+            "/etc/sysconfig/docker": "# RHEL\nOPTIONS='--selinux-enabled --insecure-registries=a.test:5000'\n",
+        },
+    )
+    code, out = cli(root, "validate")
+    assert code == 1, out
+    (problem,) = out["problems"]  # the sysconfig target's own reading (paths inside --root)
+    assert problem["code"] == "unknown-flag"
+    assert problem["path"].endswith("/etc/sysconfig/docker:2")
+    code, out = cli(root, "detect")
+    assert out["data"]["next_start"]["origins"][-2:] == ["/etc/sysconfig/docker:2"] * 2
