@@ -122,6 +122,9 @@ class SysvSandbox(Sandbox):
 
     def reset(self) -> None:
         """Baseline /etc/default/docker, no daemon.json, no containers, a dockerd with neither."""
+        if not self.ping():  # an earlier test left it stopped: containers need a daemon
+            self.clear_etc()
+            self.restart_docker()
         self.remove_containers()
         if self.clear_etc() or not self.ping():
             self.restart_docker()
