@@ -213,7 +213,9 @@ def test_rhel_sysconfig_under_systemd(tmp_path):
         tmp_path,
         {
             "/lib/systemd/system/docker.service": CENTOS7_UNIT,
-            "/etc/sysconfig/docker": "# RHEL\nOPTIONS='--selinux-enabled --insecure-registries=a.test:5000'\n",
+            "/etc/sysconfig/docker": (
+                "# RHEL\nOPTIONS='--selinux-enabled --insecure-registries=a.test:5000'\n"
+            ),
         },
     )
     code, out = cli(root, "validate")
