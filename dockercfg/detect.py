@@ -249,6 +249,13 @@ class _Detection:
 
     # -- helpers ----------------------------------------------------------------------------------
 
+    @property
+    def procs(self) -> list[facts.Process]:
+        """The dockerd processes in /proc, scanned on first use (a pidfile may name it first)."""
+        if not hasattr(self, "_procs"):
+            self._procs = facts.dockerd_processes(self.root)
+        return self._procs
+
     def _running(self):
         if not hasattr(self, "_running_cache"):
             self._running_cache = self._find_running()
@@ -259,9 +266,8 @@ class _Detection:
             pid = self._pidfile_pid()
             if pid:
                 return facts.Process(pid, facts.process_argv(pid), 0, "", False)
-        procs = facts.dockerd_processes(self.root)  # only when no pidfile names the daemon
-        rootful = [p for p in procs if not p.rootless and p.uid <= 0]
-        mine = [p for p in procs if p.uid == os.geteuid()]
+        rootful = [p for p in self.procs if not p.rootless and p.uid <= 0]
+        mine = [p for p in self.procs if p.uid == os.geteuid()]
         pool = rootful if os.geteuid() == 0 else (mine or rootful)
         return pool[0] if len(pool) == 1 else None
 
