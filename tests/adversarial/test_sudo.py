@@ -2,14 +2,17 @@
 rootless Docker, and every file lands in their tree, owned by them; their own later run, without
 sudo, changes the same files.
 
-The user exists only in a private mount namespace: /etc/passwd, /etc/group, /etc/shadow and
-/etc/sudoers.d are bind-mounted copies with the user and a NOPASSWD rule added; /home is a temp
-dir, /root, /run, /var/lib/dockercfg and /var/cache/dockercfg are empty tmpfs. The machine's
-users, root's home and $HOME are never touched.
+The user exists only in a private mount namespace: /etc/passwd, /etc/group, /etc/shadow,
+/etc/subuid, /etc/subgid and /etc/sudoers.d are bind-mounted copies with the user, their ranges
+and a NOPASSWD rule added; /home is a temp dir, /root, /run, /var/lib/dockercfg and
+/var/cache/dockercfg are empty tmpfs. The machine's users, root's home and $HOME are never
+touched.
 
-Not run here: a real rootless dockerd (rootlesskit is not installed on this machine), so `show`
-is checked for the socket it asks (the user's /run/user/UID/docker.sock, named in its warning),
-not for a live answer.
+The live test runs the user's real rootless dockerd (Debian's 20.10 under rootlesskit, with
+--net=host: no slirp4netns, no bridge, vfs storage) inside the namespace, which has its own PID
+namespace so that nothing it starts outlives it. Its systemd --user unit is not there, so changes
+are written with --apply none and the user makes the daemon reload (SIGHUP), as systemd's
+ExecReload would.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ import os
 import shlex
 import shutil
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from adv_support import REPO, in_mount_ns, require_root, unavailable, world_dir
+from adv_support import REPO, require_mount_ns, require_root, unavailable, world_dir
 
 USER, UID = "dcfgsudo", 2301
 HOME = f"/home/{USER}"
@@ -33,7 +37,10 @@ TOOL = f"{shlex.quote(sys.executable)} -m dockercfg"
 
 SETUP = """
 T=$1
-for f in passwd group shadow; do mount --bind "$T/etc/$f" /etc/$f; done
+for f in passwd group shadow subuid subgid; do
+  [ -e /etc/$f ] || continue  # no /etc/subuid: the live rootless test says it cannot run
+  mount --bind "$T/etc/$f" /etc/$f
+done
 mount --bind "$T/sudoers.d" /etc/sudoers.d
 mount --bind "$T/home" /home
 mount -t tmpfs -o mode=0700 tmpfs /root
@@ -84,8 +91,11 @@ def make_world(t: Path) -> None:
         ("passwd", f"{USER}:x:{UID}:{UID}::{HOME}:/bin/sh"),
         ("group", f"{USER}:x:{UID}:"),
         ("shadow", f"{USER}:*:20000:0:99999:7:::"),
+        ("subuid", f"{USER}:231072:65536"),  # rootlesskit's user namespace
+        ("subgid", f"{USER}:231072:65536"),
     ):
-        text = Path(f"/etc/{name}").read_text().rstrip("\n")
+        system = Path(f"/etc/{name}")
+        text = system.read_text().rstrip("\n") if system.exists() else ""
         (etc / name).write_text(f"{text}\n{line}\n")
     (etc / "shadow").chmod(0o640)
     sudoers = t / "sudoers.d"
@@ -121,7 +131,11 @@ def run_as_the_user(t: Path, steps: str) -> None:
             unavailable(f"{tool} is not installed")
     (t / "steps.sh").write_text(f"T={t}\n" + steps)
     script = SETUP.format(uid=UID, user=USER, home=HOME, runtime=RUNTIME)
-    proc = in_mount_ns(script, str(t), timeout=300)
+    require_mount_ns()
+    # Its own PID namespace too: whatever the user started ends with it.
+    cmd = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc",
+           "sh", "-ec", script, "sh", str(t)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd="/")
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
 
 
@@ -249,3 +263,54 @@ def test_a_missing_home_is_not_created_by_root(variable):
         code, _stdout, stderr = result(t / "out", "add")
         assert code == 3 and f"directory {HOME}/.config/docker does not exist" in stderr, stderr
         assert list((t / "home").iterdir()) == []
+
+
+ROOTLESS_DOCKERD = """
+rootlesskit --net=host --copy-up=/etc --copy-up=/run --state-dir={runtime}/rootlesskit \\
+  {dockerd} --storage-driver=vfs --iptables=false --bridge=none --ip-forward=false \\
+  --ip-masq=false >"$T/out/dockerd.log" 2>&1 &
+i=0
+until grep -q "API listen on {runtime}/docker.sock" "$T/out/dockerd.log"; do
+  i=$((i + 1))
+  if [ $i -ge 300 ]; then
+    echo "the rootless dockerd did not start:" >&2; tail -n 15 "$T/out/dockerd.log" >&2; exit 1
+  fi
+  sleep 0.2
+done
+"""
+
+
+def test_sudo_show_asks_the_users_live_rootless_dockerd():
+    """`sudo dockercfg show` answers from the user's running rootless dockerd (its socket in
+    /run/user/UID, not root's), before and after the change it reloads."""
+    require_root()
+    for tool in ("rootlesskit", "newuidmap", "dockerd"):
+        if shutil.which(tool) is None:
+            unavailable(f"{tool} is not installed (rootlesskit, uidmap, docker.io)")
+    if not Path("/etc/subuid").exists() or not Path("/etc/subgid").exists():
+        unavailable("no /etc/subuid or /etc/subgid to bind the user's ranges over")
+    with world_dir() as t:
+        make_world(t)
+        rootless = "--json --target rootless"
+        steps = "".join(
+            [
+                ROOTLESS_DOCKERD.format(runtime=RUNTIME, dockerd=shutil.which("dockerd")),
+                step("add", as_root(f"{rootless} add-insecure live.test:5000 --apply none")),
+                step("before", as_root(f"{rootless} show")),
+                f'kill -HUP "$(cat {RUNTIME}/docker.pid)"\n',  # what its unit's ExecReload does
+                "sleep 2\n",
+                step("after", as_root(f"{rootless} show")),
+            ]
+        )
+        run_as_the_user(t, steps)
+        out = t / "out"
+        assert ok_json(out, "add")["file"] == f"{HOME}/.config/docker/daemon.json"
+        before = ok_json(out, "before")
+        assert before["data"]["live"] is not None, before  # it answered, on the user's socket
+        assert "live.test:5000" not in before["data"]["live"]["insecure_names"]
+        assert any("differs from the live daemon" in w for w in before["warnings"]), before
+        after = ok_json(out, "after")
+        assert "live.test:5000" in after["data"]["live"]["insecure_names"], after
+        assert not after["data"]["pending"], after
+        found = entries(t / "home" / USER / ".config")
+        assert all(st.st_uid == UID for st in found.values()), found
