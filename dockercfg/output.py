@@ -158,7 +158,24 @@ def _render_detect(result, verbose: bool) -> list[str]:
     return lines + renderers.engine_detect_lines(data)
 
 
-_TEXT = {"validate": _render_validate, "show": _render_show, "detect": _render_detect}
+def _render_rollback(result, verbose: bool) -> list[str]:
+    if "transactions" not in result.data:  # a rollback that ran, not `--list`
+        return _render_change(result, verbose)
+    lines = []
+    for t in result.data["transactions"]:
+        note = f"  (undone by {t['undone_by']})" if t.get("undone_by") else ""
+        if t.get("undoes"):
+            note += f"  (undoes {', '.join(t['undoes'])})"
+        lines.append(f"{t['id']}  {t['time']}  {t['command']}  {', '.join(t['files'])}{note}")
+    return lines or ["no transactions in the history"]
+
+
+_TEXT = {
+    "validate": _render_validate,
+    "show": _render_show,
+    "detect": _render_detect,
+    "rollback": _render_rollback,
+}
 
 
 class _Cli:
