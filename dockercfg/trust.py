@@ -164,8 +164,7 @@ def _commit(
     sel = part.select(host.root, getattr(host, "no_docker", False))
     book = recovery.journal_for(host)
     intent = None
-    if files and sel.docker and txdirs.missing_parents(directory / CA_FILE):
-        book.ensure()  # the names go on record before the directories exist
+    if files and sel.docker and book.dir.is_dir():  # a refused first run leaves no state dir
         intent = txdirs.intend(book.dir, txdirs.missing_parents(directory / CA_FILE))
     made = make_dirs(directory) if files and sel.docker else []
     result = Result(command=outer.command)

@@ -59,6 +59,9 @@ def tree(root: Path) -> list[str]:
 def test_killed_anywhere_the_next_run_leaves_no_new_directory(pki, tmp_path, point, etc_docker):
     root = tmp_path
     (root / "etc/docker" if etc_docker else root / "etc").mkdir(parents=True)
+    # dockercfg ran here before: its state dir exists (a refused first run must not create it,
+    # so before the lock only a host's later runs can record the directories they make)
+    (root / "var/lib/dockercfg").mkdir(parents=True, mode=0o700)
     before = tree(root)
     killed = run(root, *trust_pair(pki), fault=point)
     assert killed.returncode == -9, killed.stderr
