@@ -70,6 +70,11 @@ class ParsedConfig:
     # White space other than JSON's (U+00A0, U+2028, \v, ...) around the value: dockerd trims it
     # since 23.0 (bytes.TrimSpace); 20.10 fails with "invalid character".
     loose_space: bool = field(default=False, compare=False)
+    # The top-level object's members as text spans, in file order, for editing in place:
+    # (key, key_start, key_end, value_start, value_end); key_start is the key's opening quote,
+    # key_end just past its closing quote. close_brace is the offset of the object's "}".
+    members: list[tuple[str, int, int, int, int]] = field(default_factory=list, compare=False)
+    close_brace: int = field(default=-1, compare=False)
 
 
 PathPart = Union[str, int]
@@ -128,6 +133,8 @@ def parse_config(data: bytes, source: str) -> ParsedConfig:
         encoding=encoding,
         text=text,
         loose_space=loose,
+        members=scanner.members,
+        close_brace=scanner.close_brace,
     )
 
 
@@ -166,12 +173,13 @@ def _decode(data: bytes, source: str) -> tuple[str, str, bool]:
 
 
 class _Frame:
-    __slots__ = ("container", "path", "key", "seen", "reported", "index")
+    __slots__ = ("container", "path", "key", "key_end", "seen", "reported", "index")
 
     def __init__(self, container: dict | list, path: str) -> None:
         self.container = container
         self.path = path
         self.key = ""
+        self.key_end = 0
         self.seen: dict[str, int] = {}  # key -> offset of its first occurrence
         self.reported: set[str] = set()
         self.index = 0
@@ -187,6 +195,9 @@ class _Scanner:
         self.end = end
         self.duplicates: list[tuple[str, int, int]] = []
         self.positions: dict[str, tuple[int, int]] = {}
+        self.members: list[tuple[str, int, int, int, int]] = []
+        self.close_brace = -1
+        self._member: tuple[str, int, int, int] | None = None  # a top-level member's key so far
         self._line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
 
     def line_col(self, offset: int) -> tuple[int, int]:
@@ -228,10 +239,12 @@ class _Scanner:
                 pos = self.ws(pos + 1)
                 closing = "}" if char == "{" else "]"
                 if self.char(pos) == closing:
+                    if len(stack) == 1:
+                        self.close_brace = pos
                     pos += 1
                     value: Any = stack.pop().container
                 elif char == "{":
-                    pos, path = self._key(frame, pos)
+                    pos, path = self._member_key(stack, frame, pos)
                     continue
                 else:
                     path = join_path(frame.path, 0)
@@ -245,6 +258,8 @@ class _Scanner:
                 if isinstance(frame.container, dict):
                     frame.container[frame.key] = value
                     after = "after object key:value pair"
+                    if len(stack) == 1 and self._member is not None:
+                        self.members.append((*self._member, pos))
                 else:
                     frame.container.append(value)
                     after = "after array element"
@@ -253,13 +268,15 @@ class _Scanner:
                 if char == ",":
                     pos = self.ws(pos + 1)
                     if isinstance(frame.container, dict):
-                        pos, path = self._key(frame, pos)
+                        pos, path = self._member_key(stack, frame, pos)
                     else:
                         frame.index += 1
                         path = join_path(frame.path, frame.index)
                         self.positions[path] = self.line_col(pos)
                     break
                 if char == ("}" if isinstance(frame.container, dict) else "]"):
+                    if len(stack) == 1:
+                        self.close_brace = pos
                     pos += 1
                     value = stack.pop().container
                     continue
@@ -270,11 +287,19 @@ class _Scanner:
                     raise self.invalid(pos, "after top-level value")
                 return value
 
+    def _member_key(self, stack: list[_Frame], frame: _Frame, pos: int) -> tuple[int, str]:
+        """_key, noting the spans of the top-level object's members."""
+        after, path = self._key(frame, pos)
+        if len(stack) == 1:
+            self._member = (frame.key, pos, frame.key_end, self.ws(after))
+        return after, path
+
     def _key(self, frame: _Frame, pos: int) -> tuple[int, str]:
         """Read `"key" :` at pos; record duplicates; return the offset after ':' and the path."""
         if self.char(pos) != '"':
             raise self.invalid(pos, "looking for beginning of object key string")
         key, after = self._string(pos + 1)
+        frame.key_end = after
         path = join_path(frame.path, key)
         first = frame.seen.setdefault(key, pos)
         if first != pos:

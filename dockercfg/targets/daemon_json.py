@@ -8,7 +8,6 @@ or inserts one new member before the closing brace in the file's own style.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,10 +22,6 @@ if TYPE_CHECKING:
 OWNED_KEYS = (INSECURE_KEY, MIRRORS_KEY)
 # Keys dockerd accepts and then silently ignores, and the key that does the job.
 SINGULAR_KEYS = {"insecure-registry": INSECURE_KEY, "registry-mirror": MIRRORS_KEY}
-
-_WS = re.compile(r"[ \t\r\n]*")
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_SCALAR = re.compile(r"[^,:\[\]{}\" \t\r\n]+")  # a number, true, false or null
 
 
 @dataclass
@@ -141,7 +136,11 @@ def parse(path: Path, data: bytes) -> DaemonJson:
                 " dockercfg keeps only that one when it changes the key"
             )
     if not parsed.was_empty:
-        doc.members, doc.close_brace = _scan_members(text)
+        # jsontext's spans are offsets in its text; _strict_edges may have shortened the head.
+        shift = text.index("{") - parsed.text.index("{")
+        doc.members = [_Member(k, a + shift, b + shift, c + shift, d + shift)
+                       for k, a, b, c, d in parsed.members]  # fmt: skip
+        doc.close_brace = parsed.close_brace + shift
     return doc
 
 
@@ -186,49 +185,6 @@ def _strict_edges(text: str) -> str:
     head = "".join(c for c in text[:start] if c in json_space)
     tail = "".join(c for c in text[end:] if c in json_space)
     return head + text[start:end] + tail
-
-
-def _scan_members(text: str) -> tuple[list[_Member], int]:
-    """Offsets of each top-level member, found by scanning (the text is known to be valid JSON)."""
-    pos = text.index("{") + 1  # only white space comes before it
-    members = []
-    while True:
-        pos = _WS.match(text, pos).end()
-        if text[pos] == "}":
-            return members, pos
-        if text[pos] == ",":
-            pos = _WS.match(text, pos + 1).end()
-        key_start = pos
-        key, key_end = json.decoder.scanstring(text, pos + 1)
-        pos = _WS.match(text, key_end).end() + 1  # past ":"
-        value_start = _WS.match(text, pos).end()
-        value_end = _value_end(text, value_start)
-        members.append(_Member(key, key_start, key_end, value_start, value_end))
-        pos = value_end
-
-
-def _value_end(text: str, pos: int) -> int:
-    """The offset just past the JSON value at pos, in text already known to be valid.
-
-    Only skipped, not decoded: json.JSONDecoder fails on integers of more than 4300 digits and
-    recurses on nesting, both of which dockerd's decoder (and jsontext) accept.
-    """
-    depth = 0
-    while True:
-        char = text[pos]
-        if char == '"':
-            pos = _STRING.match(text, pos).end()
-        elif char in "[{":
-            depth, pos = depth + 1, pos + 1
-        elif char in "]}":
-            depth, pos = depth - 1, pos + 1
-        elif char in ",: \t\r\n":
-            pos += 1
-            continue
-        else:
-            pos = _SCALAR.match(text, pos).end()
-        if depth == 0:
-            return pos
 
 
 def _newline(text: str) -> str:
