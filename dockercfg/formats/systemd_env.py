@@ -164,8 +164,9 @@ def parse_environment_file(data: str | bytes, systemd_version: int = 252) -> dic
 
 def extract_words(text: str, cunescape: bool = False) -> list[str]:
     """extract_first_word over WHITESPACE with EXTRACT_UNQUOTE|EXTRACT_RELAX, repeated: quotes
-    group, a backslash takes the next character literally, an unfinished quote or a trailing
-    backslash is accepted as written so far. `cunescape`: C escapes as in unit files."""
+    group, a backslash takes the next character literally, an unfinished quote is accepted as
+    written so far, and a trailing backslash is kept only in unit text (see below).
+    `cunescape`: C escapes as in unit files."""
     words: list[str] = []
     i, n = 0, len(text)
     while True:
@@ -178,8 +179,11 @@ def extract_words(text: str, cunescape: bool = False) -> list[str]:
         while i < n:
             c = text[i]
             if c == "\\":
-                if i + 1 >= n:  # RELAX: a trailing backslash stays
-                    word.append("\\")
+                if i + 1 >= n:
+                    # RELAX ends the word there. Unit text also has UNESCAPE_RELAX, which keeps
+                    # the backslash; a $VAR's value is split without it and loses it ("\\" -> "").
+                    if cunescape:
+                        word.append("\\")
                     i += 1
                     break
                 if cunescape:

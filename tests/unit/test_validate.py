@@ -443,7 +443,10 @@ def dockerd_before_23(tmp_path: Path) -> tuple[str, bool]:
     if on_path and (version_of(on_path) or (99,)) < (23, 0, 0):
         return on_path, True
     copy = tmp_path / "dockerd-20.10"
-    script = 'umount /usr/sbin/dockerd 2>/dev/null; exec cp /usr/sbin/dockerd "$1"'
+    # Sandboxes may have stacked mounts over it (each dockerd version's session): peel them all.
+    script = (
+        'while umount /usr/sbin/dockerd 2>/dev/null; do :; done; exec cp /usr/sbin/dockerd "$1"'
+    )
     argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(copy)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     if done.returncode == 0 and (version_of(str(copy)) or (99,)) < (23, 0, 0):
