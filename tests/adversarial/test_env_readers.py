@@ -181,7 +181,9 @@ lines = st.tuples(
 files = st.lists(st.one_of(lines, st.sampled_from(PIECES)), max_size=6).map("\n".join)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+# derandomize: the same 60 files on every run, so a run is reproducible and CI judges the code,
+# not the draw (new shapes go into PIECES or a parametrized case once found)
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(files)
 def test_generated_files_read_as_systemd_reads_them(manager, text):
     compare(manager, text)
