@@ -198,3 +198,216 @@ def test_the_crlf_of_the_first_assignment_goes_with_the_edit(text, out):
     doc = parse(P, text.encode())
     assert doc.flags == sh_words(text) == ["--debug\r"]  # what sh hands dockerd from CRLF
     assert doc.with_list(INSECURE_KEY, ["a:1"]).render().decode() == out
+
+
+def lexed(text: str) -> list[tuple[list[str], str]]:
+    """Each simple command as its words after quote removal, with the operators around it."""
+    return [
+        (["".join(c.ch for c in w.chars) for w in words], op)
+        for words, op in Lexer(text).commands()
+    ]
+
+
+def sh_argv(words: str) -> list[str]:
+    """The arguments sh passes a command written with these words (after quote removal)."""
+    if not Path("/bin/sh").exists():
+        unavailable("no /bin/sh")
+    out = subprocess.run(
+        ["/bin/sh", "-c", 'printf "%s\\0" ' + words],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        check=True,
+    ).stdout
+    return out.decode().split("\0")[:-1]
+
+
+def only_word(text: str):
+    [(words, op)] = Lexer(text).commands()
+    assert (len(words), op) == (1, "")
+    return words[0]
+
+
+def spelled(word) -> list[tuple]:
+    return [(c.ch, c.start, c.end, c.ctx, c.opaque, c.ref) for c in word.chars]
+
+
+@pytest.mark.parametrize(
+    ("text", "commands"),
+    [
+        ("a\n", [(["a"], "")]),
+        ("aXb c\n", [(["aXb", "c"], "")]),
+        ("a \\\nbc\n", [(["a", "bc"], "")]),
+        ("a >f b\n", [(["a", "b"], ">")]),
+        ("a <f b\n", [(["a", "b"], "<")]),
+        ("a >X b\n", [(["a", "b"], ">")]),
+        ("a >>f b\n", [(["a", "b"], ">")]),
+        ("a | b\n", [(["a"], "|"), (["b"], "|")]),
+        ("a || b\n", [(["a"], "||"), (["b"], "||")]),
+        ("a && b\n", [(["a"], "&&"), (["b"], "&&")]),
+        ("a ||\nb\n", [(["a"], "||"), (["b"], "||")]),
+        ("a |\nb\n", [(["a"], "|"), (["b"], "|")]),
+        ("a &&\nb\n", [(["a"], "&&"), (["b"], "&&")]),
+        ("a &\nb\n", [(["a"], "&"), (["b"], "")]),
+        ("a; b\n", [(["a"], ""), (["b"], "")]),
+        ("(a); b\n", [(["a"], "()"), (["b"], "")]),
+        ("case x in a) b;; esac\n",
+         [(["case", "x", "in", "a"], ")"), (["b"], ");;"), (["esac"], ";;")]),
+        ("# a\nb # c\n", [(["b"], "")]),
+        ("b # c", [(["b"], "")]),
+    ],
+)  # fmt: skip
+def test_simple_commands_and_the_operators_around_them(text, commands):
+    assert sh_accepts(text)
+    assert lexed(text) == commands
+
+
+@pytest.mark.parametrize(
+    ("text", "args"),
+    [
+        ("; a\n", ("syntax error: ';' unexpected", 0)),
+        ("a && && b\n", ("syntax error: '&&' unexpected", 5)),
+        ("a < ;\n", ("syntax error: ';' unexpected", 4)),
+        ("a > ;\n", ("syntax error: ';' unexpected", 4)),
+        ("a ;; b\n", ("syntax error: ';;' unexpected", 2)),
+        ("a ||", ("syntax error: end of file unexpected", 4)),
+        ("a |\n", ("syntax error: end of file unexpected", 4)),
+        ("a &&\n\n", ("syntax error: end of file unexpected", 6)),
+        ("a <", ("syntax error: end of file unexpected", 3)),
+        ("a >", ("syntax error: end of file unexpected", 3)),
+        ("a 'b\n", ("unterminated single quote", 2)),
+        ('a "b\n', ("unterminated double quote", 2)),
+        ("a b'c\n", ("unterminated single quote", 3)),
+        ("X=`;`\n", ("syntax error: ';' unexpected", 2)),
+        ("X=$(;)\n", ("syntax error: ';' unexpected", 2)),
+        ('X=${A:-"}', ("unterminated ${", 2)),
+        ("X=$(echo ')", ("unterminated $(", 2)),
+    ],
+)
+def test_where_sh_finds_a_syntax_error_the_lexer_does(text, args):
+    assert not sh_accepts(text)
+    with pytest.raises(ShSyntaxError) as info:
+        Lexer(text).commands()
+    assert info.value.args == args
+
+
+def test_quotes_are_removed_and_each_character_keeps_its_span_and_quote():
+    text = "a'b'\"c\"\n"
+    word = only_word(text)
+    assert (word.start, word.end, word.quoted) == (0, 7, [("'", 2, 3), ('"', 5, 6)])
+    assert spelled(word) == [
+        ("a", 0, 1, "", "", ""),
+        ("b", 2, 3, "'", "", ""),
+        ("c", 5, 6, '"', "", ""),
+    ]
+    assert sh_argv(text) == ["abc"]
+
+
+def test_a_backslash_quotes_one_character_and_in_double_quotes_only_a_special_one():
+    text = 'a\\b"\\$\\X"\n'
+    word = only_word(text)
+    assert (word.start, word.end, word.quoted) == (0, 9, [('"', 4, 8)])
+    assert spelled(word) == [
+        ("a", 0, 1, "", "", ""),
+        ("b", 1, 3, "", "", ""),
+        ("$", 4, 6, '"', "", ""),
+        ("\\", 6, 7, '"', "", ""),
+        ("X", 7, 8, '"', "", ""),
+    ]
+    assert sh_argv(text) == ["ab$\\X"]
+
+
+def test_expansions_are_one_opaque_character_naming_the_variable_they_read():
+    text = 'Xa$A"${B}"$(c)`d`$1${C-x}\n'
+    assert sh_accepts(text)
+    word = only_word(text)
+    assert (word.start, word.end, word.quoted) == (0, 25, [('"', 5, 9)])
+    assert spelled(word) == [
+        ("X", 0, 1, "", "", ""),
+        ("a", 1, 2, "", "", ""),
+        ("$A", 2, 4, "", "$A", "A"),
+        ("${B}", 5, 9, '"', "${B}", "B"),
+        ("$(c)", 10, 14, "", "$(...)", ""),
+        ("`d`", 14, 17, "", "`...`", ""),
+        ("$1", 17, 19, "", "$1", ""),
+        ("${C-x}", 19, 25, "", "${C-x}", ""),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "chars"),
+    [
+        ("X=``\n", [("X", 0, 1, "", "", ""), ("=", 1, 2, "", "", ""),
+                    ("``", 2, 4, "", "`...`", "")]),
+        ("X=${A:-''}\n", [("X", 0, 1, "", "", ""), ("=", 1, 2, "", "", ""),
+                          ("${A:-''}", 2, 10, "", "${A:-''}", "")]),
+        ('X=$(echo "")\n', [("X", 0, 1, "", "", ""), ("=", 1, 2, "", "", ""),
+                            ('$(echo "")', 2, 12, "", "$(...)", "")]),
+    ],
+)  # fmt: skip
+def test_an_empty_quote_inside_an_expansion_does_not_end_it(text, chars):
+    assert sh_accepts(text)
+    word = only_word(text)
+    assert spelled(word) == chars
+
+
+@pytest.mark.parametrize(
+    ("text", "risky"),
+    [
+        ("a >f\n", ["a redirection that may fail"]),
+        ("a >>f\n", ["a redirection that may fail"]),
+        ("a 2>&1\n", ["a redirection that may fail"]),
+        ("a <f >g\n", ["a redirection that may fail", "a redirection that may fail"]),
+        ("cat <<E\nx\nE\n", ["a here-document"]),
+        ("X=$((1/0))\n", ["$((...))"]),
+        ("X=${A?a\nb}\n", ["${A?a\nb}"]),
+        ("X=${A:?" + "x" * 50 + "}\n", ["${A:?" + "x" * 35]),
+        ("X=${A:-x} ${A}\n", []),
+    ],
+)
+def test_what_can_stop_the_shell_is_noted(text, risky):
+    assert sh_accepts(text)
+    lexer = Lexer(text)
+    lexer.commands()
+    assert lexer.risky == risky
+
+
+def test_a_tilde_is_expanded_at_the_start_of_a_value_and_after_a_colon():
+    text = "A=X~:~\n"
+    word = only_word(text)
+    found = sv.assignment(text, word)
+    assert (found.name, found.vs, found.ve, found.quoted) == ("A", 2, 6, [])
+    assert [(c.ch, c.opaque, c.owner, c.idx) for c in found.value] == [
+        ("X", "", 2, 0),
+        ("~", "", 2, 1),
+        (":", "", 2, 2),
+        ("~", "~", 2, 3),
+    ]
+    if not Path("/bin/sh").exists():
+        unavailable("no /bin/sh")
+    said = subprocess.run(
+        ["/bin/sh", "-c", text + 'printf %s "$A"'],
+        env={"PATH": "/usr/bin:/bin", "HOME": "/h"},
+        capture_output=True,
+    ).stdout
+    assert said == b"X~:/h"
+
+
+def test_a_carriage_return_ends_a_line_only_before_a_newline_or_the_end():
+    text = "A=a\rb\nB=c\r"
+    cmds = Lexer(text).commands()
+    assert [[c.ch for c in words[0].chars] for words, _ in cmds] == [
+        ["A", "=", "a", "\r", "b"],
+        ["B", "=", "c", "\r"],
+    ]
+    first = sv.assignment(text, cmds[0][0][0])
+    last = sv.assignment(text, cmds[1][0][0])
+    assert [sv.is_cr(text, c) for c in first.value] == [False, False, False]
+    assert [sv.is_cr(text, c) for c in last.value] == [False, True]
+
+
+def test_sh_n_runs_with_a_fixed_path_in_the_c_locale_and_bytes_not_utf8_are_replaced(
+    monkeypatch, tmp_path
+):
+    body = 'printf \'%s %s \\377\\n\' "$PATH" "$LC_ALL" >&2; exit 1'
+    monkeypatch.setattr(sv, "SH", fake_sh(tmp_path, body))
+    assert sv.sh_complaint("x") == "/usr/bin:/bin C \ufffd"
