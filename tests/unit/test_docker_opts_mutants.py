@@ -104,6 +104,11 @@ FIXES = [
     ('DOCKER_OPTS="--insecure-registry=,"\n', 'DOCKER_OPTS=""\n', []),
     ('DOCKER_OPTS="--debug"\r\n', 'DOCKER_OPTS="--debug"\n', ["--debug"]),
     (
+        'DOCKER_OPTS="--debug --insecure-registry=, --tls"\n',
+        'DOCKER_OPTS="--debug --tls"\n',
+        ["--debug", "--tls"],
+    ),
+    (
         'DOCKER_OPTS="--insecure-registry=a~b,c:1 --insecure-registry=x,y"\n',
         'DOCKER_OPTS="--insecure-registry=a~b,c:1 --insecure-registry x --insecure-registry y"\n',
         ["--insecure-registry=a~b,c:1", "--insecure-registry", "x", "--insecure-registry", "y"],
@@ -298,4 +303,254 @@ def test_a_refused_value_is_shown_cut_at_60_characters():
         edit("", MIRRORS_KEY, [value])
     assert info.value.message == (
         f"{P}: refusing to write {value[:60]!r}: {SHELL_ONLY} written into it"
+    )
+
+
+# -- what reading reports ---------------------------------------------------------------------
+
+DEFAULT = "/etc/default/docker"
+# (file, the registry values dockerd gets, the problems: code, where, message, severity, hint)
+READ_PROBLEMS = [
+    (
+        '\n# x\nDOCKER_OPTS="--debug\n --insecure-registries=a:1,b:2\n --registry-mirror=h,i\n'
+        ' --insecure-registry"\n# end\n',
+        {},
+        [
+            ("unknown-flag", f"{DEFAULT}:4", "unknown flag: --insecure-registries", "error",
+             "use --insecure-registry a:1 --insecure-registry b:2"),
+            ("comma-list", f"{DEFAULT}:5",
+             "dockerd does not split --registry-mirror on commas: h,i is one value", "error",
+             "repeat the flag: --registry-mirror h --registry-mirror i"),
+            ("missing-value", f"{DEFAULT}:6", "flag needs an argument: --insecure-registry",
+             "error", "--insecure-registry VALUE"),
+        ],
+    ),
+    (
+        'A=1\nDOCKER_OPTS="--label=X --label=\\"x\\" --insecure-registries --debug"\r\n# end\n',
+        {},
+        [
+            ("literal-quote", f"{DEFAULT}:2", '--label="x" reaches dockerd with its quotes',
+             "warning", ""),
+            ("crlf", f"{DEFAULT}:2", "dockerd gets '--debug\\r': CRLF line ending", "error",
+             "use LF line endings"),
+            ("unknown-flag", f"{DEFAULT}:2", "unknown flag: --insecure-registries", "error",
+             "use --insecure-registry"),
+        ],
+    ),
+    (
+        "DOCKER_OPTS='--registry-mirrors'\n",
+        {},
+        [("unknown-flag", f"{DEFAULT}:1", "unknown flag: --registry-mirrors", "error",
+          "use --registry-mirror")],
+    ),
+    (
+        'DOCKER_OPTS="--registry-mirror --insecure-registry=x:1"\n',
+        {MIRRORS_KEY: ["--insecure-registry=x:1"]},
+        [],
+    ),
+    (
+        'DOCKER_OPTS="--label=X --insecure-registry a:1"\nINSECURE_REGISTRY="--insecure-registry'
+        ' b:2"\n',
+        {INSECURE_KEY: ["a:1"]},
+        [],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "value", "problems"), READ_PROBLEMS)
+def test_reading_reports_each_flag_problem_on_its_own_line(text, value, problems):
+    doc = parse(P, text.encode(), "DOCKER_OPTS")
+    assert doc.value == value
+    found = [(p.code, p.path, p.message, p.severity, p.hint) for p in doc.problems]
+    assert found == problems
+
+
+def test_only_the_named_variable_is_read_outside_rhel():
+    doc = parse(P, b'INSECURE_REGISTRY="--insecure-registry b:2"\nDOCKER_OPTS=--debug\n')
+    assert (doc.flags, doc.get_list(INSECURE_KEY)) == (["--debug"], None)
+
+
+def test_word_lines_count_a_leading_empty_line():
+    doc = parse(P, b"\nDOCKER_OPTS='--debug\n --tls'\n", "DOCKER_OPTS")
+    assert doc.word_lines() == [2, 3]
+
+
+# -- where edits go -----------------------------------------------------------------------------
+
+RHEL_PATH = Path("/etc/sysconfig/docker")
+RHEL_ALL = "$OPTIONS $ADD_REGISTRY $BLOCK_REGISTRY $INSECURE_REGISTRY"
+M1 = "https://m.test/"
+
+
+def opts(variable: str, text: str):
+    return parse(RHEL_PATH if variable == "OPTIONS" else P, text.encode(), variable)
+
+
+# (variable, file, key, values, the file after the edit, the words sh then gives dockerd)
+PLACED = [
+    # a value kept as it is, though written in two quotings
+    ("DOCKER_OPTS", "DOCKER_OPTS=\"--insecure-registry \"'a':1\n", INSECURE_KEY, ["a:1", "b:2"],
+     "DOCKER_OPTS=\"--insecure-registry \"'a':1' --insecure-registry b:2'\n",
+     ["--insecure-registry", "a:1", "--insecure-registry", "b:2"]),
+    # two values replaced in place, in order
+    ("DOCKER_OPTS", THREE, INSECURE_KEY, ["a:1", "x:1", "y:2"],
+     'DOCKER_OPTS="--debug --insecure-registry a:1 --insecure-registry x:1 --insecure-registry y:2'
+     ' --tls"\n',
+     ["--debug", "--insecure-registry", "a:1", "--insecure-registry", "x:1",
+      "--insecure-registry", "y:2", "--tls"]),
+    # one replaced, one more after the last flag: at the end of the value
+    ("DOCKER_OPTS", 'DOCKER_OPTS="--insecure-registry a:1 --insecure-registry b:2 --tls"\n',
+     INSECURE_KEY, ["a:1", "x:1", "y:2"],
+     'DOCKER_OPTS="--insecure-registry a:1 --insecure-registry x:1 --tls'
+     ' --insecure-registry y:2"\n',
+     ["--insecure-registry", "a:1", "--insecure-registry", "x:1", "--tls",
+      "--insecure-registry", "y:2"]),
+    # a plain value that ends with the last flag is quoted whole
+    ("DOCKER_OPTS", "DOCKER_OPTS=--insecure-registry=a:1\n", INSECURE_KEY, ["a:1", "b:2"],
+     "DOCKER_OPTS='--insecure-registry=a:1 --insecure-registry b:2'\n",
+     ["--insecure-registry=a:1", "--insecure-registry", "b:2"]),
+    # before the first flag, and after the last, around a plain value
+    ("DOCKER_OPTS", "DOCKER_OPTS=--insecure-registry=a:1\n", INSECURE_KEY, ["x:1", "a:1", "y:2"],
+     "DOCKER_OPTS='--insecure-registry x:1 '--insecure-registry=a:1' --insecure-registry y:2'\n",
+     ["--insecure-registry", "x:1", "--insecure-registry=a:1", "--insecure-registry", "y:2"]),
+    # a flag left without a value gets one, and the next flag follows it
+    ("DOCKER_OPTS", 'DOCKER_OPTS="--debug --insecure-registry"\n', INSECURE_KEY, ["a:1", "b:2"],
+     'DOCKER_OPTS="--debug --insecure-registry a:1 --insecure-registry b:2"\n',
+     ["--debug", "--insecure-registry", "a:1", "--insecure-registry", "b:2"]),
+    ("DOCKER_OPTS", "DOCKER_OPTS=--insecure-registry\n", INSECURE_KEY, ["a:1", "b:2"],
+     "DOCKER_OPTS=--insecure-registry' a:1'' --insecure-registry b:2'\n",
+     ["--insecure-registry", "a:1", "--insecure-registry", "b:2"]),
+    # the other registry flag, with its value in either form, stays before the new one
+    ("DOCKER_OPTS", f'DOCKER_OPTS="--registry-mirror {M1}"\n', INSECURE_KEY, ["b:2"],
+     f'DOCKER_OPTS="--registry-mirror {M1} --insecure-registry b:2"\n',
+     ["--registry-mirror", M1, "--insecure-registry", "b:2"]),
+    ("DOCKER_OPTS", 'DOCKER_OPTS="--insecure-registries=a:1 --debug"\n', MIRRORS_KEY, [M1],
+     f'DOCKER_OPTS="--insecure-registries=a:1 --debug --registry-mirror {M1}"\n',
+     ["--insecure-registries=a:1", "--debug", "--registry-mirror", M1]),
+    # RHEL: an assigned INSECURE_REGISTRY, even empty, takes the insecure registries
+    ("OPTIONS", "OPTIONS='--selinux-enabled'\nINSECURE_REGISTRY=''\n", INSECURE_KEY, ["b:2"],
+     "OPTIONS='--selinux-enabled'\nINSECURE_REGISTRY='--insecure-registry b:2'\n",
+     ["--selinux-enabled", "--insecure-registry", "b:2"]),
+    # RHEL: OPTIONS is edited, the variables after it keep their words
+    ("OPTIONS", "OPTIONS=--selinux-enabled\nADD_REGISTRY='--add-registry r.test'\n", MIRRORS_KEY,
+     [M1], f"OPTIONS='--selinux-enabled --registry-mirror {M1}'\n"
+     "ADD_REGISTRY='--add-registry r.test'\n",
+     ["--selinux-enabled", "--registry-mirror", M1, "--add-registry", "r.test"]),
+    ("OPTIONS", "OPTIONS=--log-level\\ warn\nADD_REGISTRY='--add-registry r.test'\n",
+     MIRRORS_KEY, [M1],
+     f"OPTIONS=--log-level\\ warn' --registry-mirror {M1}'\nADD_REGISTRY='--add-registry r.test'\n",
+     ["--log-level", "warn", "--registry-mirror", M1, "--add-registry", "r.test"]),
+    ("OPTIONS", "OPTIONS='--debug'\r\nADD_REGISTRY='--add-registry r.test'\r\n", MIRRORS_KEY,
+     [M1], f"OPTIONS='--debug --registry-mirror {M1}'\nADD_REGISTRY='--add-registry r.test'\n",
+     ["--debug", "--registry-mirror", M1, "--add-registry", "r.test"]),
+    # removals: flags side by side, at the start, with blanks around
+    ("DOCKER_OPTS",
+     'DOCKER_OPTS="--insecure-registry a:1 --insecure-registry b:2 --insecure-registry c:3"\n',
+     INSECURE_KEY, [], 'DOCKER_OPTS=""\n', []),
+    ("DOCKER_OPTS", 'DOCKER_OPTS="--insecure-registry a:1 --insecure-registry b:2 --debug"\n',
+     INSECURE_KEY, [], 'DOCKER_OPTS=" --debug"\n', ["--debug"]),
+    ("DOCKER_OPTS", 'DOCKER_OPTS="--insecure-registry a:1 "\n', INSECURE_KEY, [],
+     'DOCKER_OPTS=""\n', []),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("variable", "text", "key", "items", "out", "words"), PLACED)
+def test_edits_land_next_to_the_flags_they_keep_in_order(variable, text, key, items, out, words):
+    new = opts(variable, text).with_list(key, items)
+    assert new.render().decode() == out
+    assert sh_words(out, RHEL_ALL if variable == "OPTIONS" else "$DOCKER_OPTS") == words
+    assert new.get_list(key) == (items or None)
+
+
+def refused(what: str, variable: str = "DOCKER_OPTS", path: Path = P) -> str:
+    return f"{path}: {variable} uses {what} which dockercfg will not rewrite; edit it by hand"
+
+
+DOUBLED = 'DOCKER_OPTS="--insecure-registry a:1"\nDOCKER_OPTS="$DOCKER_OPTS $DOCKER_OPTS"\n'
+# (variable, file, key, values, why the edit is refused)
+REFUSED_EDITS = [
+    # a value written in two quotings is not rewritten
+    ("DOCKER_OPTS", "DOCKER_OPTS=\"--insecure-registry a:\"'1'\n", INSECURE_KEY, ["z:9"],
+     refused("quoting around a registry flag")),
+    # nor one whose characters come from two assignments
+    ("DOCKER_OPTS",
+     'DOCKER_OPTS="                    a"\nDOCKER_OPTS="--insecure-registry $DOCKER_OPTS:1"\n',
+     INSECURE_KEY, ["z:9"], refused("quoting around a registry flag")),
+    # one text that sh reads twice: one change would be two
+    ("DOCKER_OPTS", DOUBLED, INSECURE_KEY, ["b:2"], refused("overlapping flags")),
+    ("DOCKER_OPTS", DOUBLED, INSECURE_KEY, ["a:1"],
+     refused("a form that did not survive the self-check")),
+    # a flag without a value would take the new flag as its value
+    ("DOCKER_OPTS", 'DOCKER_OPTS="--insecure-registry"\n', MIRRORS_KEY, [M1],
+     f"{P}: DOCKER_OPTS ends with --insecure-registry without a value (dockerd will not start);"
+     " fix that first"),
+    ("OPTIONS", "OPTIONS='--debug --registry-mirror'\nADD_REGISTRY='--add-registry r.test'\n",
+     INSECURE_KEY, ["b:2"],
+     f"{RHEL_PATH}: OPTIONS ends with --registry-mirror without a value (dockerd will not start);"
+     " fix that first"),
+    ("OPTIONS", "OPTIONS='--registry-mirror'\nINSECURE_REGISTRY=''\n", INSECURE_KEY, ["b:2"],
+     refused("a form whose edit did not give the intended values", "OPTIONS", RHEL_PATH)),
+    # a file sh cannot read is not edited
+    ("DOCKER_OPTS", "DOCKER_OPTS=--debug\ndo\n", INSECURE_KEY, ["a:1"],
+     f'{P}: /bin/sh cannot read file (/bin/sh: 2: Syntax error: "do" unexpected); refusing to'
+     " edit a file the shell cannot read"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("variable", "text", "key", "items", "message"), REFUSED_EDITS)
+def test_edits_that_cannot_be_proved_are_refused_with_the_reason(
+    variable, text, key, items, message
+):
+    with pytest.raises(EnvironmentProblem) as info:
+        opts(variable, text).with_list(key, items)
+    assert info.value.message == message
+
+
+def test_the_edited_document_keeps_its_path_and_reports_what_is_left():
+    new = parse(P, b'A=1\nDOCKER_OPTS="--insecure-registries=a:1"\n').with_list(MIRRORS_KEY, [M1])
+    assert new.path == P
+    assert [(p.code, p.path, p.hint) for p in new.problems] == [
+        ("unknown-flag", f"{DEFAULT}:2", "use --insecure-registry a:1")
+    ]
+
+
+def test_the_edited_document_warns_about_what_it_was_given():
+    new = parse(P, b'DOCKER_OPTS="--debug"\n').with_list(INSECURE_KEY, ["[::1]:5000"])
+    assert new.render() == b'DOCKER_OPTS="--debug --insecure-registry [::1]:5000"\n'
+    assert new.warnings == ["[::1]:5000 is a glob: a matching file would replace it"]
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "shown"),
+    [
+        # a quote is in the characters an edit may write, but not in a value
+        ('DOCKER_OPTS="--debug"\n', "a'b", "\" --insecure-registry a'b\""),
+        # what is shown of the refused text stops at 60 characters
+        ("", "https://m.test/~" + "a" * 70,
+         "'DOCKER_OPTS=\"--registry-mirror https://m.test/~aaaaaaaaaaaaa'"),
+    ],
+)  # fmt: skip
+def test_the_write_check_names_the_text_it_refuses(monkeypatch, text, value, shown):
+    monkeypatch.setattr(docker_opts.DockerOpts, "_checked", lambda self, key, value: value)
+    key = MIRRORS_KEY if value.startswith("https:") else INSECURE_KEY
+    with pytest.raises(EnvironmentProblem) as info:
+        edit(text, key, [value])
+    assert info.value.message == f"{P}: refusing to write {shown}"
+
+
+def test_the_target_names_a_daemon_json_it_cannot_read(tmp_path):
+    from types import SimpleNamespace
+
+    from dockercfg.targets.docker_opts import DockerOptsTarget
+
+    daemon_json = tmp_path / "daemon.json"
+    daemon_json.write_bytes(b'{"debug": tru}\n')
+    host = SimpleNamespace(target="default", config_path=P, variable="DOCKER_OPTS",
+                           daemon_json=daemon_json, shown_path=DEFAULT)  # fmt: skip
+    target = DockerOptsTarget(host)
+    with pytest.raises(EnvironmentProblem) as info:
+        target.settings(target.read(b"DOCKER_OPTS=--debug\n"))
+    assert info.value.message == (
+        f"{daemon_json}:1:14: invalid character '}}' in literal true (expecting 'e'); refusing to"
+        " edit a file dockerd cannot read (fix it, or restore a backup)"
     )
