@@ -480,6 +480,11 @@ REFUSED_EDITS = [
     ("DOCKER_OPTS", DOUBLED, INSECURE_KEY, ["b:2"], refused("overlapping flags")),
     ("DOCKER_OPTS", DOUBLED, INSECURE_KEY, ["a:1"],
      refused("a form that did not survive the self-check")),
+    # two removals side by side in the text, one from each reading
+    ("DOCKER_OPTS",
+     'DOCKER_OPTS=" --insecure-registry a:1 --insecure-registry b:2"\n'
+     'DOCKER_OPTS="$DOCKER_OPTS $DOCKER_OPTS"\n', INSECURE_KEY, ["b:2", "a:1"],
+     refused("a form that did not survive the self-check")),
     # a flag without a value would take the new flag as its value
     ("DOCKER_OPTS", 'DOCKER_OPTS="--insecure-registry"\n', MIRRORS_KEY, [M1],
      f"{P}: DOCKER_OPTS ends with --insecure-registry without a value (dockerd will not start);"
