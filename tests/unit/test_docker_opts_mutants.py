@@ -559,3 +559,24 @@ def test_the_target_names_a_daemon_json_it_cannot_read(tmp_path):
         f"{daemon_json}:1:14: invalid character '}}' in literal true (expecting 'e'); refusing to"
         " edit a file dockerd cannot read (fix it, or restore a backup)"
     )
+
+
+def test_an_edit_the_shell_cannot_read_is_refused_naming_the_file(monkeypatch, tmp_path):
+    # The lexer and the edit rules keep shell syntax out, and sh -n is asked once more about the
+    # edited text: a stand-in sh that reads the file as it is but not with the new value in it.
+    from test_shellvars_mutants import fake_sh
+
+    from dockercfg.formats import shellvars
+
+    sh = fake_sh(
+        tmp_path, 'grep -q new.test && { echo "sh: 2: Syntax error" >&2; exit 2; }; exit 0'
+    )
+    monkeypatch.setattr(shellvars, "SH", sh)
+    doc = parse(P, b'DOCKER_OPTS="--debug"\n')
+    assert doc.with_list(INSECURE_KEY, []).render() == b'DOCKER_OPTS="--debug"\n'  # no edit
+    with pytest.raises(EnvironmentProblem) as info:
+        doc.with_list(INSECURE_KEY, ["new.test:5000"])
+    assert info.value.message == (
+        f"{P}: {sh} cannot read the edited file (sh: 2: Syntax error); refusing to edit a file"
+        " the shell cannot read"
+    )
