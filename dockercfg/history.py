@@ -115,31 +115,43 @@ class _Absent:
         return None
 
 
+class _Bytes:
+    """Another engine's file as it was: restored byte for byte."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def render(self) -> bytes:
+        return self.data
+
+
 def _doc(host, entry: journal.Entry):
     from dockercfg.targets.docker_opts import parse as parse_opts
 
-    if entry.path == host.config_path:
-        return targets.load(host, entry.before or b"") if entry.before is not None else _Absent()
     if entry.before is None:
         return _Absent()
-    return parse_opts(entry.path, entry.before, _variable(host, entry.path))
+    if entry.path == host.config_path:
+        # A daemon.json that was empty comes back as "{}", as recovery restores it: an empty
+        # file is never written (dockerd < 23 refuses it), and "{}" means the same to dockerd.
+        blank = not entry.before.strip() and not targets.for_host(host).holds_flags
+        return targets.load(host, b"{}\n" if blank else entry.before)
+    source = next((s for s in host.flag_sources if s.file == entry.path), None)
+    if source is None:
+        return _Bytes(entry.before)  # another engine's file (containerd, k3s, ...): not shell
+    return parse_opts(entry.path, entry.before, source.variable or "DOCKER_OPTS")
 
 
 def _flags_after(host, edits: list[Edit]) -> None:
     """Once a DOCKER_OPTS-style file is restored, dockerd gets its flags again (undoing a
     migration): verification must expect them."""
-    restored = {e.path: e.after for e in edits[1:] if not isinstance(e.after, _Absent)}
+    shell = [e for e in edits[1:] if not isinstance(e.after, (_Absent, _Bytes))]
+    restored = {e.path: e.after for e in shell}
     if restored:
         flags: list[str] = []
         for source in host.flag_sources:
             doc = restored.get(source.file)
             flags += list(doc.flags) if doc is not None else source.argv
         host.flags_override = flags
-
-
-def _variable(host, path: Path) -> str:
-    source = next((s for s in host.flag_sources if s.file == path), None)
-    return (source.variable if source else None) or "DOCKER_OPTS"
 
 
 def _change(entry: journal.Entry, now: bytes | None):

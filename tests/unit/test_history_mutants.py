@@ -591,3 +591,57 @@ def test_a_recorded_change_that_deleted_daemon_json_is_undone_by_writing_it_back
     assert result.data["before"] == {"insecure-registries": [], "registry-mirrors": []}
     assert result.data["files"] == [{"path": SHOWN, "before": None, "after": '{"debug": true}\n'}]
     assert conf(root).read_text() == '{"debug": true}\n'
+
+
+def test_undoing_a_change_of_an_empty_daemon_json_leaves_an_empty_object(root):
+    conf(root).write_text("")
+    added = add(root, "a.test:5000")
+    result = rollback(Options(root=root), apply="none")
+    assert result.data["undoes"] == [added]
+    assert conf(root).read_text() == "{}\n"
+    assert result.data["after"] == {"insecure-registries": [], "registry-mirrors": []}
+
+
+K3S_REGISTRIES = "configs:\n  x.test:\n    auth:\n      password: it's\n"
+
+
+def test_undoing_a_change_of_dockerd_and_k3s_puts_the_k3s_file_back_byte_for_byte(root):
+    conf(root).write_text("{}\n")
+    (root / "etc/rancher/k3s").mkdir(parents=True)
+    registries = root / "etc/rancher/k3s/registries.yaml"
+    registries.write_text(K3S_REGISTRIES)
+    added = mutate(Options(root=root), "add-insecure", (INSECURE_KEY, True, ["r.test:5000"]),
+                   apply="none", engines=["docker", "k3s"])  # fmt: skip
+    assert registries.read_text() != K3S_REGISTRIES
+    result = rollback(Options(root=root), apply="none")
+    assert result.data["undoes"] == [added.data["transaction"]]
+    assert registries.read_text() == K3S_REGISTRIES
+    assert conf(root).read_text() == "{}\n"
+    assert [f["path"] for f in result.data["files"]] == [SHOWN, "/etc/rancher/k3s/registries.yaml"]
+
+
+def test_a_recorded_docker_opts_file_the_shell_cannot_read_is_not_restored(tmp_path):
+    (tmp_path / "lib/systemd/system").mkdir(parents=True)
+    (tmp_path / "lib/systemd/system/docker.service").write_text(DEBIAN_UNIT)
+    (tmp_path / "run/systemd/system").mkdir(parents=True)
+    (tmp_path / "etc/default").mkdir(parents=True)
+    opts = tmp_path / "etc/default/docker"
+    opts.write_text('DOCKER_OPTS="--dns 1.1.1.1"\n')
+    (tmp_path / "etc/docker").mkdir(parents=True)
+    conf(tmp_path).write_text('{"debug": true}\n')
+    book = journal.Journal(tmp_path / "var/lib/dockercfg")
+    book.ensure()
+    entries = [
+        journal.Entry(conf(tmp_path), SHOWN, b"{}\n", b'{"debug": true}\n', 0o644, (0, 0)),
+        journal.Entry(opts, "DOCKER_OPTS in /etc/default/docker", b"DOCKER_OPTS='--dns\n",
+                      opts.read_bytes(), 0o644, (0, 0)),
+    ]  # fmt: skip
+    book.save_history(journal.Manifest("20260101T000000.000000Z-bbbbbb", "add-insecure",
+                                       entries, phase="verified", started=0.0))  # fmt: skip
+    with pytest.raises(EnvironmentProblem) as info:
+        rollback(Options(root=tmp_path), apply="none")
+    assert info.value.message == (
+        f"{opts}:1: unterminated single quote; refusing to edit a file the shell cannot read"
+    )
+    assert opts.read_text() == 'DOCKER_OPTS="--dns 1.1.1.1"\n'
+    assert conf(tmp_path).read_text() == '{"debug": true}\n'
