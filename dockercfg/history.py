@@ -95,7 +95,11 @@ def rollback(opts: Options, to: str | None = None, apply: str = "auto") -> Resul
             _flags_after(host, edits)
             if not isinstance(edits[0].after, _Absent):
                 require_valid(result, check_config(host, edits[0].after))
-            mode = "restart" if len(edits) > 1 and apply in ("auto", "reload") else apply
+            # Flags restored into a DOCKER_OPTS-style file are read only when dockerd starts;
+            # other engines' files restored beside daemon.json need no restart of dockerd.
+            flag_files = {s.file for s in host.flag_sources if s.file is not None}
+            restores_flags = any(e.path in flag_files for e in edits[1:])
+            mode = "restart" if restores_flags and apply in ("auto", "reload") else apply
             run_plan(host, "rollback", edits, mode, OWNED, result, undoes=ids, drop_dirs=made)
         _mark_undone(book, undo, result.data.get("transaction"))
     return result

@@ -1,7 +1,8 @@
 """`rollback` and `recover` in one process on a --root tree (no dockerd runs there): which
 change each undoes, what dockerd's and the other engines' files hold after (with their mode and
 owner), what the history records, the warnings for each --apply, and the one line for each
-refusal."""
+refusal. Where reload or restart is the question, the stand-in dockerd and service of
+test_recovery_reapply.py answer (`live`)."""
 
 from __future__ import annotations
 
@@ -645,3 +646,71 @@ def test_a_recorded_docker_opts_file_the_shell_cannot_read_is_not_restored(tmp_p
     )
     assert opts.read_text() == 'DOCKER_OPTS="--dns 1.1.1.1"\n'
     assert conf(tmp_path).read_text() == '{"debug": true}\n'
+
+
+@pytest.fixture
+def live(root, tmp_path_factory, monkeypatch):
+    """The stand-in dockerd and service of test_recovery_reapply.py, given to every host the
+    rollback detects, running with what the tree's daemon.json says now."""
+    from test_recovery_reapply import StandIn
+
+    from dockercfg import docker_tx, history
+    from dockercfg.engines import docker as docker_engine
+
+    socket = tmp_path_factory.mktemp("sock") / "docker.sock"
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{socket}")
+    stand_in = StandIn(str(socket), conf(root), [])
+    for module in (history, docker_tx):
+        real = module.detect
+
+        def detect(opts, _real=real, **kw):
+            host = _real(opts, **kw)
+            host.service = stand_in
+            return host
+
+        monkeypatch.setattr(module, "detect", detect)
+    monkeypatch.setitem(docker_engine.VERIFY_TIMEOUT, "reload", 0.5)
+    monkeypatch.setitem(docker_engine.VERIFY_TIMEOUT, "restart", 0.5)
+    yield stand_in
+    stand_in.close()
+
+
+@pytest.mark.parametrize(
+    ("apply", "calls"),
+    [("auto", ["reload"]), ("reload", ["reload"]), ("restart", ["restart"])],
+)
+def test_undoing_a_daemon_json_change_reloads_unless_told_to_restart(root, live, apply, calls):
+    conf(root).write_text('{"insecure-registries": ["a.test:5000"]}\n')
+    live.insecure = ["a.test:5000", "b.test:5000"]
+    add(root, "b.test:5000")
+    result = rollback(Options(root=root), apply=apply)
+    assert listed(root) == ["a.test:5000"]
+    assert live.calls == calls and live.insecure == ["a.test:5000"]
+    assert (result.applied, result.verified, result.warnings) == (calls[0], True, [])
+
+
+def test_undoing_dockerd_and_containerd_together_reloads_dockerd(with_containerd, live):
+    root = with_containerd
+    conf(root).write_text('{"insecure-registries": []}\n')
+    containerd_change(root, add=True, engines=("docker", "containerd"))
+    live.insecure = ["r.test:5000"]
+    result = rollback(Options(root=root))
+    assert not hosts_toml(root).exists()
+    assert live.calls == ["reload"] and live.insecure == []
+    assert (result.applied, result.verified) == ("reload", True)
+
+
+def test_undoing_a_migration_restarts_dockerd_to_give_it_its_flags_again(root, live):
+    (root / "lib/systemd/system").mkdir(parents=True)
+    (root / "lib/systemd/system/docker.service").write_text(DEBIAN_UNIT)
+    (root / "run/systemd/system").mkdir(parents=True)
+    (root / "etc/default").mkdir(parents=True)
+    (root / "etc/default/docker").write_text('DOCKER_OPTS="--insecure-registry old.test:5000"\n')
+    conf(root).write_text("{}\n")
+    mutate(Options(root=root), "add-insecure", (INSECURE_KEY, True, ["new.test:5000"]),
+           apply="none", migrate=True)  # fmt: skip
+    live.insecure = ["old.test:5000", "new.test:5000"]
+    result = rollback(Options(root=root))
+    assert conf(root).read_text() == "{}\n"
+    assert live.calls == ["restart"] and live.insecure == ["old.test:5000"]
+    assert (result.applied, result.verified) == ("restart", True)

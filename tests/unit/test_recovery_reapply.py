@@ -4,7 +4,8 @@ per-user (rootless) journal lives.
 
 `StandIn` stands in for dockerd and its service manager in one process: it answers /_ping and
 /info on a unix socket (DOCKER_HOST) from the settings it last read, reads daemon.json again on
-reload (keeping the old value of a key the file no longer has, as dockerd does) or on restart,
+reload (keeping the old value of a key the file no longer has, as dockerd does) or on restart
+(with the --insecure-registry flags of DOCKER_OPTS, as sh reads /etc/default/docker),
 and records which of the two it was asked for. Under --root no real dockerd is ever changed; the
 same recovery against a real dockerd started by Debian's init script, killed at each point, is
 tests/adversarial/test_transaction_live.py.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import socketserver
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -83,7 +85,17 @@ class StandIn:
     def restart(self, timeout: float) -> None:
         self.calls.append("restart")
         if not self.deaf:
-            self.insecure = self._read().get(INSECURE_KEY, [])
+            self.insecure = self._read().get(INSECURE_KEY, []) + self._flagged()
+
+    def _flagged(self) -> list[str]:
+        """--insecure-registry values of $DOCKER_OPTS, as sh reads /etc/default/docker."""
+        opts = self.config.parent.parent / "default/docker"
+        if not opts.exists():
+            return []
+        words = subprocess.run(["/bin/sh", "-c", '. "$1"; printf "%s\\n" $DOCKER_OPTS', "sh",
+                                str(opts)], capture_output=True, text=True, check=True)  # fmt: skip
+        words = words.stdout.split()
+        return [v for flag, v in zip(words, words[1:]) if flag == "--insecure-registry"]
 
     def close(self) -> None:
         self.server.shutdown()
