@@ -660,10 +660,12 @@ def live(root, tmp_path_factory, monkeypatch):
     socket = tmp_path_factory.mktemp("sock") / "docker.sock"
     monkeypatch.setenv("DOCKER_HOST", f"unix://{socket}")
     stand_in = StandIn(str(socket), conf(root), [])
+    stand_in.asked = []  # the want_service of each detection
     for module in (history, docker_tx):
         real = module.detect
 
         def detect(opts, _real=real, **kw):
+            stand_in.asked.append(kw.get("want_service", "not given"))
             host = _real(opts, **kw)
             host.service = stand_in
             return host
@@ -700,7 +702,8 @@ def test_undoing_dockerd_and_containerd_together_reloads_dockerd(with_containerd
     assert (result.applied, result.verified) == ("reload", True)
 
 
-def test_undoing_a_migration_restarts_dockerd_to_give_it_its_flags_again(root, live):
+@pytest.mark.parametrize("apply", ["auto", "reload"])
+def test_undoing_a_migration_restarts_dockerd_to_give_it_its_flags_again(root, live, apply):
     (root / "lib/systemd/system").mkdir(parents=True)
     (root / "lib/systemd/system/docker.service").write_text(DEBIAN_UNIT)
     (root / "run/systemd/system").mkdir(parents=True)
@@ -710,7 +713,43 @@ def test_undoing_a_migration_restarts_dockerd_to_give_it_its_flags_again(root, l
     mutate(Options(root=root), "add-insecure", (INSECURE_KEY, True, ["new.test:5000"]),
            apply="none", migrate=True)  # fmt: skip
     live.insecure = ["old.test:5000", "new.test:5000"]
-    result = rollback(Options(root=root))
+    result = rollback(Options(root=root), apply=apply)
     assert conf(root).read_text() == "{}\n"
     assert live.calls == ["restart"] and live.insecure == ["old.test:5000"]
     assert (result.applied, result.verified) == ("restart", True)
+
+
+@pytest.mark.parametrize("apply", ["auto", "reload"])
+def test_undoing_a_migration_that_never_went_live_still_restarts(root, live, apply):
+    # dockerd still runs with the old flags (the migration was written with --apply none), so
+    # nothing is stale; the restored flags are read only at start, so it is restarted.
+    (root / "lib/systemd/system").mkdir(parents=True)
+    (root / "lib/systemd/system/docker.service").write_text(DEBIAN_UNIT)
+    (root / "run/systemd/system").mkdir(parents=True)
+    (root / "etc/default").mkdir(parents=True)
+    (root / "etc/default/docker").write_text('DOCKER_OPTS="--insecure-registry old.test:5000"\n')
+    conf(root).write_text("{}\n")
+    mutate(Options(root=root), "add-insecure", (INSECURE_KEY, True, ["new.test:5000"]),
+           apply="none", migrate=True)  # fmt: skip
+    live.insecure = ["old.test:5000"]
+    result = rollback(Options(root=root), apply=apply)
+    assert (result.warnings, live.calls, live.insecure) == ([], ["restart"], ["old.test:5000"])
+    assert (result.applied, result.verified) == ("restart", True)
+
+
+def test_restoring_a_backup_file_reloads_dockerd(root, live, tmp_path_factory):
+    conf(root).write_text('{"insecure-registries": ["b.test:5000"]}\n')
+    live.insecure = ["b.test:5000"]
+    backup = tmp_path_factory.mktemp("saved") / "daemon.json"
+    backup.write_text('{"insecure-registries": ["a.test:5000"]}\n')
+    result = rollback(Options(root=root), to=str(backup))
+    assert listed(root) == ["a.test:5000"]
+    assert (live.calls, live.insecure) == (["reload"], ["a.test:5000"])
+    assert (result.applied, result.verified, result.warnings) == ("reload", True, [])
+
+
+def test_listing_the_history_does_not_ask_for_the_service(root, live):
+    add(root, "a.test:5000")
+    live.asked.clear()
+    assert len(list_history(Options(root=root)).data["transactions"]) == 1
+    assert live.asked == [False]  # no D-Bus connection to only read the journal
