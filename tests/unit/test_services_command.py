@@ -116,7 +116,12 @@ def sleeping_dockerd(tmp_path: Path):
     procs: list[subprocess.Popen] = []
 
     def start() -> subprocess.Popen:
-        procs.append(subprocess.Popen([str(binary), "60"]))
+        # SIGHUP's default action (exit), also when the run inherited it ignored (nohup).
+        default_hup = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        try:
+            procs.append(subprocess.Popen([str(binary), "60"]))
+        finally:
+            signal.signal(signal.SIGHUP, default_hup)
         return procs[-1]
 
     yield start
