@@ -652,27 +652,12 @@ def test_a_recorded_docker_opts_file_the_shell_cannot_read_is_not_restored(tmp_p
 def live(root, tmp_path_factory, monkeypatch):
     """The stand-in dockerd and service of test_recovery_reapply.py, given to every host the
     rollback detects, running with what the tree's daemon.json says now."""
-    from test_recovery_reapply import StandIn
+    from test_recovery_reapply import serve_stand_in
 
     from dockercfg import docker_tx, history
-    from dockercfg.engines import docker as docker_engine
 
     socket = tmp_path_factory.mktemp("sock") / "docker.sock"
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{socket}")
-    stand_in = StandIn(str(socket), conf(root), [])
-    stand_in.asked = []  # the want_service of each detection
-    for module in (history, docker_tx):
-        real = module.detect
-
-        def detect(opts, _real=real, **kw):
-            stand_in.asked.append(kw.get("want_service", "not given"))
-            host = _real(opts, **kw)
-            host.service = stand_in
-            return host
-
-        monkeypatch.setattr(module, "detect", detect)
-    monkeypatch.setitem(docker_engine.VERIFY_TIMEOUT, "reload", 0.5)
-    monkeypatch.setitem(docker_engine.VERIFY_TIMEOUT, "restart", 0.5)
+    stand_in = serve_stand_in(monkeypatch, socket, conf(root), [], [history, docker_tx])
     yield stand_in
     stand_in.close()
 

@@ -108,25 +108,34 @@ def root(tmp_path):
     return tmp_path
 
 
-@pytest.fixture
-def dockerd(root, tmp_path_factory, monkeypatch):
-    """The stand-in, running with the new files' settings, given to every host recovery detects;
-    `dockerd.asked` lists the `want_service` of each detection."""
-    socket = tmp_path_factory.mktemp("sock") / "docker.sock"
+def serve_stand_in(monkeypatch, socket: Path, config: Path, insecure: list[str], modules):
+    """A StandIn on `socket` (DOCKER_HOST), given to every host that `modules` detect, with
+    short verification waits; its `asked` lists the `want_service` of each detection."""
     monkeypatch.setenv("DOCKER_HOST", f"unix://{socket}")
-    live = StandIn(str(socket), root / "etc/docker/daemon.json", ["old.test:5000", "new.test:5000"])
+    live = StandIn(str(socket), config, insecure)
     live.asked = []
-    real = recovery.detect
+    for module in modules:
 
-    def detect(opts, **kw):
-        live.asked.append(kw.get("want_service", "not given"))
-        host = real(opts, **kw)
-        host.service = live
-        return host
+        def detect(opts, _real=module.detect, **kw):
+            live.asked.append(kw.get("want_service", "not given"))
+            host = _real(opts, **kw)
+            host.service = live
+            return host
 
-    monkeypatch.setattr(recovery, "detect", detect)
+        monkeypatch.setattr(module, "detect", detect)
     monkeypatch.setitem(docker_engine.VERIFY_TIMEOUT, "reload", 0.5)
     monkeypatch.setitem(docker_engine.VERIFY_TIMEOUT, "restart", 0.5)
+    return live
+
+
+@pytest.fixture
+def dockerd(root, tmp_path_factory, monkeypatch):
+    """The stand-in, running with the new files' settings, given to every host recovery detects."""
+    socket = tmp_path_factory.mktemp("sock") / "docker.sock"
+    config = root / "etc/docker/daemon.json"
+    live = serve_stand_in(
+        monkeypatch, socket, config, ["old.test:5000", "new.test:5000"], [recovery]
+    )
     yield live
     live.close()
 
