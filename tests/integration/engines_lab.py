@@ -105,6 +105,25 @@ def oci_layout(directory: Path) -> Path:
     return directory
 
 
+# podman and skopeo, run as root, write containers/image's blob-info cache to the fixed
+# /var/lib/containers/cache whatever their storage flags say.
+OWN_VAR_LIB = 'mount -t tmpfs -o mode=0755 tmpfs /var/lib && exec "$@"'
+
+
+def with_own_var_lib(cmd: list[str]) -> list[str]:
+    """CMD in a mount namespace of its own over an empty /var/lib, thrown away when it exits."""
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", OWN_VAR_LIB, "sh", *cmd]
+
+
+def podman_argv(t: Path, *args: str) -> list[str]:
+    """A rootful `podman ARGS` that writes only under T: vfs storage, its state, tmp and network
+    configuration there (not /run/libpod or /etc/cni/net.d), no events log."""
+    own = ["--storage-driver", "vfs", "--root", f"{t}/podman/root", "--runroot",
+           f"{t}/podman/run", "--tmpdir", f"{t}/podman/tmp", "--network-config-dir",
+           f"{t}/podman/net", "--events-backend", "none"]  # fmt: skip
+    return with_own_var_lib(["podman", *own, *args])
+
+
 class Lab:
     def __init__(self) -> None:
         for tool in ("docker-registry", "skopeo", "nsenter", "unshare", "ip", "openssl"):
@@ -143,8 +162,8 @@ class Lab:
         self._wait(lambda: self.netns_run(["true"]) and self._port_open(5000), "registry :5000")
         layout = oci_layout(t / "oci")
         self.netns_run(
-            ["skopeo", "copy", "--dest-tls-verify=false", f"oci:{layout}:1",
-             f"docker://127.0.0.1:5000/{IMAGE}"], timeout=120,
+            with_own_var_lib(["skopeo", "copy", "--dest-tls-verify=false", f"oci:{layout}:1",
+                              f"docker://127.0.0.1:5000/{IMAGE}"]), timeout=120,
         )  # fmt: skip
 
     def _port_open(self, port: int) -> bool:
@@ -205,10 +224,8 @@ class Lab:
 
     # podman ---------------------------------------------------------------------------------
     def podman_pull(self, ref: str) -> subprocess.CompletedProcess:
-        store = ["--storage-driver", "vfs", "--root", f"{self.t}/podman/root"]
-        store += ["--runroot", f"{self.t}/podman/run"]
-        self.netns_run(["podman", *store, "rmi", "-f", ref], check=False)
-        return self.netns_run(["podman", *store, "pull", "-q", ref], timeout=120, check=False)
+        self.netns_run(podman_argv(self.t, "rmi", "-f", ref), check=False)
+        return self.netns_run(podman_argv(self.t, "pull", "-q", ref), timeout=120, check=False)
 
     def stop(self) -> None:
         for proc in reversed(self._procs):

@@ -332,7 +332,7 @@ BAD = {
     "plain HTTP, trust": (3, "add-insecure", ["trust-ca", REGISTRY, "--ca", "{ca}"]),
     "a URL, not a registry": (2, "HOST[:PORT]", ["probe", "https://registry.test:5443"]),
     "no CA given": (2, "--ca FILE", ["trust-ca", TLS_REGISTRY]),
-    "missing --ca file": (2, "no such file", ["trust-ca", TLS_REGISTRY, "--ca", "/nonexistent"]),
+    "missing --ca file": (2, "no such file", ["trust-ca", TLS_REGISTRY, "--ca", "{missing}"]),
 }
 
 
@@ -342,7 +342,7 @@ def test_bad_input_is_refused_and_nothing_is_written(sb, tls, case):
     garbage = sb.t / "garbage.pem"
     garbage.write_bytes(b"this is not a certificate\n\x00\x01\x02")
     values = {"old_ca": tls.old_ca, "key": tls.pki.dir / "ca.key", "garbage": garbage,
-              "other_ca": tls.other_ca, "ca": tls.ca}  # fmt: skip
+              "other_ca": tls.other_ca, "ca": tls.ca, "missing": sb.t / "missing.pem"}  # fmt: skip
     args = [arg.format(**values) for arg in template]
     etc_before = sorted(p.name for p in Path("/etc/docker").iterdir())
 

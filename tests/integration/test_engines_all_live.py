@@ -21,7 +21,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from engines_lab import CONTAINERD_TOML, IMAGE, oci_layout
+from engines_lab import CONTAINERD_TOML, IMAGE, oci_layout, podman_argv, with_own_var_lib
 from hostsetup import bind, run, umount, wait_until
 from sandbox import REPO
 from support import unavailable
@@ -81,8 +81,10 @@ def host(sandbox):
         )
         layout = oci_layout(t / "oci")
         for registry in (PLAIN, TLS):
-            copy = ["skopeo", "copy", "--dest-tls-verify=false", f"oci:{layout}:1",
-                    f"docker://{registry}/{IMAGE}"]  # fmt: skip
+            copy = with_own_var_lib(
+                ["skopeo", "copy", "--dest-tls-verify=false", f"oci:{layout}:1",
+                 f"docker://{registry}/{IMAGE}"]
+            )  # fmt: skip
             wait_until(lambda c=copy: _in(sandbox, c, check=False).returncode == 0, 30,
                        f"the image pushed to {registry}")  # fmt: skip
         yield SimpleNamespace(sb=sandbox, t=t, socket=str(socket), ca=ca)
@@ -139,10 +141,8 @@ def ctr_pull(lab, ref: str) -> subprocess.CompletedProcess:
 
 
 def podman_pull(lab, ref: str) -> subprocess.CompletedProcess:
-    store = ["--storage-driver", "vfs", "--root", f"{lab.t}/podman/root", "--runroot",
-             f"{lab.t}/podman/run", "--events-backend", "none"]  # fmt: skip
-    _in(lab.sb, ["podman", *store, "rmi", "-f", ref], check=False)
-    return _in(lab.sb, ["podman", *store, "pull", "-q", ref], timeout=120, check=False)
+    _in(lab.sb, podman_argv(lab.t, "rmi", "-f", ref), check=False)
+    return _in(lab.sb, podman_argv(lab.t, "pull", "-q", ref), timeout=120, check=False)
 
 
 def pulls(lab, ref: str) -> dict[str, subprocess.CompletedProcess]:

@@ -567,10 +567,12 @@ def test_texts_that_are_not_utf8_are_shown_with_replacement_characters(tmp_path)
     assert transaction.unified_diff("/x", b"a\n", None) == "--- /x\n+++ /x\n@@ -1 +0,0 @@\n-a\n"
 
 
-def test_the_host_lock_message():
+def test_the_host_lock_message(tmp_path):
+    state = tmp_path / "state"
     with pytest.raises(RuntimeError) as info:
-        transaction.hold_host_lock(journal.Journal(Path("/nonexistent")))
+        transaction.hold_host_lock(journal.Journal(state))
     assert str(info.value) == "a transaction must run inside transaction.locked()"
+    assert not state.exists()  # refused before anything is made
 
 
 def test_new_files_and_directories_get_their_mode_and_owner(book, tmp_path):
