@@ -209,11 +209,12 @@ def _render_list(items: list[str], key_indent: str, multiline: bool, nl: str) ->
 def _set_member(doc: DaemonJson, key: str, items: list[str]) -> str:
     text, nl = doc.text, _newline(doc.text)
     if doc.close_brace < 0 or not doc.members:
-        # Empty file or "{}": write a fresh object in the common two-space style.
-        head = text[: text.find("{")] if doc.close_brace >= 0 else ""
-        tail = text[doc.close_brace + 1 :] if doc.close_brace >= 0 else nl
+        # Empty file or "{}": a fresh object in the common two-space style, in the place of the
+        # "{}" with the white space around it kept, ending in a newline.
         body = f'{{{nl}  "{key}": {_render_list(items, "  ", True, nl)}{nl}}}'
-        return head + body + (tail if tail else nl)
+        if doc.close_brace < 0:
+            return body + nl
+        return text[: text.find("{")] + body + (text[doc.close_brace + 1 :] or nl)
     multiline_object = "\n" in text[doc.members[0].key_start : doc.close_brace]
     existing = [m for m in doc.members if m.key == key]
     if existing:
@@ -235,5 +236,5 @@ def _set_member(doc: DaemonJson, key: str, items: list[str]) -> str:
     indent = _line_indent(text, last.key_start)
     separator = f",{nl}{indent}" if multiline_object else ", "
     new_value = _render_list(items, indent, multiline_object, nl)
-    insertion = f"{separator}{json.dumps(key)}{colon or ': '}{new_value}"
+    insertion = f"{separator}{json.dumps(key)}{colon}{new_value}"
     return text[: last.value_end] + insertion + text[last.value_end :]

@@ -219,3 +219,44 @@ def test_every_flag_source_is_named():
                            flags=lambda: ["dockerd"], dockerd_version=None)  # fmt: skip
     doc = parse(P, b"{}")
     assert DaemonJsonTarget(host).settings(doc)[2] == "the unit; a drop-in"
+
+
+NBSP_DUPS = '\u00a0{"insecure-registries": ["x"], "insecure-registries": ["y"]}'
+
+
+@pytest.mark.parametrize(
+    ("text", "rendered", "with_z"),
+    [
+        # Only white space: a fresh object, ending in one newline.
+        (" \n", " \n", '{\n  "insecure-registries": [\n    "z:9"\n  ]\n}\n'),
+        # "{}": the white space after it is the file's own and stays.
+        ("{}\n\n", "{}\n\n", '{\n  "insecure-registries": [\n    "z:9"\n  ]\n}\n\n'),
+        ('{"a": 1}\n\n', '{"a": 1}\n\n', '{"a": 1, "insecure-registries": ["z:9"]}\n\n'),
+        # The key on the "{" line: its list's lines start at the margin.
+        ('{"insecure-registries": [\n  "a"\n]}\n', '{"insecure-registries": [\n  "a"\n]}\n',
+         '{"insecure-registries": [\n  "z:9"\n]}\n'),
+        # An empty list in an object of one member a line gets a list of one item a line.
+        ('{\n  "a": 1,\n  "insecure-registries": []\n}\n',
+         '{\n  "a": 1,\n  "insecure-registries": []\n}\n',
+         '{\n  "a": 1,\n  "insecure-registries": [\n    "z:9"\n  ]\n}\n'),
+        # Go-only white space goes; the JSON white space among it stays, and every edit lands at
+        # the offsets of the shortened text.
+        ("\u00a0{}\n\u2028\n", "{}\n\n", '{\n  "insecure-registries": [\n    "z:9"\n  ]\n}\n\n'),
+        (NBSP_DUPS, NBSP_DUPS[1:], '{"insecure-registries": ["z:9"]}'),
+        ('\u00a0{"a": 1}', '{"a": 1}', '{"a": 1, "insecure-registries": ["z:9"]}'),
+        ("\u00a0\n{\n  \"a\": 1\n}", '\n{\n  "a": 1\n}',
+         '\n{\n  "a": 1,\n  "insecure-registries": [\n    "z:9"\n  ]\n}'),
+    ],
+)  # fmt: skip
+def test_edges_of_the_object_and_of_the_file(text, rendered, with_z):
+    doc = parse(P, text.encode())
+    assert doc.render().decode() == rendered
+    assert doc.with_list(K, ["z:9"]).render().decode() == with_z
+    assert json.loads(with_z) == {**(json.loads(rendered) if rendered.strip() else {}), K: ["z:9"]}
+
+
+def test_removals_land_at_the_offsets_of_the_shortened_text():
+    doc = parse(P, '\u00a0{"a": 1, "insecure-registries": ["x"]}'.encode())
+    assert doc.without(K).render() == b'{"a": 1}'
+    assert doc.without("a").render() == b'{"insecure-registries": ["x"]}'
+    assert parse(P, NBSP_DUPS.encode()).without(K).render() == b"{}"
