@@ -15,13 +15,8 @@ Only loopback addresses in that namespace are ever bound or contacted.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
-import json
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -146,56 +141,11 @@ class MirrorNet:
 # Inside the namespace -------------------------------------------------------------------------
 
 
-def _layer() -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
-        info = tarfile.TarInfo("hello.txt")
-        body = b"sleeper\n"
-        info.size = len(body)
-        tar.addfile(info, io.BytesIO(body))
-    return raw.getvalue()
-
-
 def seed(port: int, repository: str = "library/sleeper") -> None:
     """Push REPOSITORY:1 with the registry API, as `docker push` would."""
-    import http.client
+    from registry_seed import push_image
 
-    def call(method: str, path: str, body: bytes = b"", headers: dict | None = None):
-        conn = http.client.HTTPConnection("::1", port, timeout=10)
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        response.read()
-        conn.close()
-        if response.status >= 300 and response.status != 307:
-            raise SystemExit(f"{method} {path}: {response.status}")
-        return response
-
-    def blob(data: bytes) -> str:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        location = call("POST", f"/v2/{repository}/blobs/uploads/").getheader("Location")
-        sep = "&" if "?" in location else "?"
-        path = location.split(f"[::1]:{port}", 1)[-1]
-        call(
-            "PUT", f"{path}{sep}digest={digest}", data, {"Content-Type": "application/octet-stream"}
-        )
-        return digest
-
-    tar = _layer()
-    layer = gzip.compress(tar, mtime=0)
-    config = json.dumps({
-        "architecture": "amd64", "os": "linux", "config": {"Cmd": ["/hello.txt"]},
-        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(tar).hexdigest()]},
-    }).encode()  # fmt: skip
-    manifest = json.dumps({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
-                   "size": len(config), "digest": blob(config)},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                    "size": len(layer), "digest": blob(layer)}],
-    }).encode()  # fmt: skip
-    kind = {"Content-Type": "application/vnd.docker.distribution.manifest.v2+json"}
-    call("PUT", f"/v2/{repository}/manifests/1", manifest, kind)
+    push_image("::1", port, repository, "1")
 
 
 class _Slow(BaseHTTPRequestHandler):

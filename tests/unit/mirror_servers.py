@@ -1,17 +1,26 @@
-"""Small HTTP servers on 127.0.0.1 for the mirror tests (only loopback is contacted).
+"""Servers on 127.0.0.1 for the mirror tests (only loopback is contacted).
 
-FakeHub stands in for Docker Hub and its token service, which this machine cannot reach: a
-registry API that answers 401 + WWW-Authenticate Bearer until given the token its realm hands
-out.
+Registry is the machine's real docker-registry: a mirror that serves Hub content (it holds
+library/alpine:latest) or a private registry that holds none of it. Server is a small HTTP server
+for what a real registry cannot be made to be: Docker Hub and its token service, which this
+machine cannot reach ("hub": a registry API that answers 401 + WWW-Authenticate Bearer until given
+the token its realm hands out), a slow registry (`delay`: a registry API that waits before every
+answer), and a web server that is no registry ("web": 404 on /v2/).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from certkit import RealRegistry
+from registry_seed import push_image  # certkit puts tests/integration on sys.path
 
 TOKEN = "t0ken"
 MANIFEST = (
@@ -57,8 +66,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class Server:
-    """MODE: hub (FakeHub: bearer dance), cache (open registry), private (no Hub content),
-    web (404 on /v2/); `delay` seconds before every answer."""
+    """MODE: hub (FakeHub: bearer dance), cache (an open registry API serving
+    library/alpine:latest; with `delay`, the slow registry), web (404 on /v2/); `delay` seconds
+    before every answer."""
 
     def __init__(self, mode: str, delay: float = 0.0) -> None:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -74,6 +84,30 @@ class Server:
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class Registry:
+    """The real docker-registry on 127.0.0.1 (plain HTTP), holding `repository`:latest;
+    library/alpine (the mirror check's default image) makes it a mirror of Hub content."""
+
+    def __init__(self, repository: str = "library/alpine") -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="dcfg-mirror-"))
+        self.real = RealRegistry(self.dir)
+        self.repository = repository
+        self.url = f"http://127.0.0.1:{self.real.port}"
+
+    def __enter__(self) -> Registry:
+        self.real.__enter__()
+        try:
+            push_image("127.0.0.1", self.real.port, self.repository, "latest")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.real.__exit__()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def closed_port() -> int:

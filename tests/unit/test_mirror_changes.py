@@ -1,6 +1,7 @@
 """The mirror check where a change depends on it: add-mirror refuses dead mirrors (exit 5) unless
---force, remove-mirror --dead, validate --online, fix --drop-dead-mirrors. Against small servers
-on 127.0.0.1 and --root trees (tests/integration/test_mirrors_live.py: the same on real dockerds
+--force, remove-mirror --dead, validate --online, fix --drop-dead-mirrors. Against the real
+docker-registry on 127.0.0.1 (and mirror_servers.Server for a slow registry and a web server that
+is no registry) and --root trees (tests/integration/test_mirrors_live.py: the same on real dockerds
 with real docker-registry mirrors)."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from mirror_servers import Server, closed_port
+from mirror_servers import Registry, Server, closed_port
 
 from dockercfg import mirrorcheck as check
 from dockercfg.errors import EXIT_MIRROR_DEAD, MirrorDead
@@ -97,7 +98,7 @@ def test_the_check_is_bounded_by_the_deadline(root):
 
 
 def test_one_dead_mirror_refuses_the_whole_change(root):
-    with Server("cache") as cache:
+    with Registry() as cache:
         proc = run(root, "add-mirror", cache.url, f"http://127.0.0.1:{closed_port()}")
     assert proc.returncode == 5 and not daemon_json(root).exists(), proc.stderr
 
@@ -113,7 +114,7 @@ def test_a_configured_mirror_is_not_checked_again(root):
 
 
 def test_an_ok_mirror_is_added_without_a_warning_about_it(root):
-    with Server("cache") as cache:
+    with Registry() as cache:
         proc = run(root, "--json", "add-mirror", cache.url, "--apply", "none")
     doc = json.loads(proc.stdout)
     assert proc.returncode == 0 and doc["changed"] is True, proc.stdout
@@ -123,7 +124,7 @@ def test_an_ok_mirror_is_added_without_a_warning_about_it(root):
 
 
 def test_slow_and_not_a_mirror_are_added_with_a_warning(root):
-    with Server("cache", delay=0.4) as slow, Server("web") as web, Server("private") as private:
+    with Server("cache", delay=0.4) as slow, Server("web") as web, Registry("acme/app") as private:
         proc = run(root, "add-mirror", slow.url, web.url, private.url, "--slow-ms", "300",
                    "--apply", "none")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -139,7 +140,7 @@ def test_slow_and_not_a_mirror_are_added_with_a_warning(root):
 
 
 def test_dry_run_checks_too_it_predicts(root):
-    with Server("cache") as cache:
+    with Registry() as cache:
         ok = run(root, "--json", "add-mirror", cache.url, "--dry-run")
     doc = json.loads(ok.stdout)
     assert ok.returncode == 0 and doc["changed"] and doc["data"]["dry_run"], ok.stdout
@@ -208,7 +209,7 @@ def test_admit_refuses_dead_warns_slow_and_not_a_mirror_and_passes_ok():
 
 def test_remove_dead_removes_only_the_dead_in_one_change_naming_each(root):
     closed = f"http://127.0.0.1:{closed_port()}/"
-    with Server("cache") as cache, Server("cache", delay=0.4) as slow:
+    with Registry() as cache, Server("cache", delay=0.4) as slow:
         listed = [cache.url + "/", closed, slow.url + "/", UNRESOLVABLE + "/"]
         daemon_json(root).write_text(json.dumps({"registry-mirrors": listed}))
         proc = run(root, "--json", "remove-mirror", "--dead", "--apply", "none")
@@ -236,7 +237,7 @@ def test_remove_dead_takes_no_urls_and_needs_one_or_the_other(root):
 
 def test_validate_is_offline_by_default_and_warns_about_dead_mirrors_online(root):
     closed = f"http://127.0.0.1:{closed_port()}/"
-    with Server("cache") as cache:
+    with Registry() as cache:
         daemon_json(root).write_text(json.dumps({"registry-mirrors": [cache.url, closed]}))
         offline = run(root, "--json", "validate", offline=True)
         online = run(root, "--json", "validate", "--online")
@@ -253,7 +254,7 @@ def test_validate_is_offline_by_default_and_warns_about_dead_mirrors_online(root
 
 def test_fix_drops_dead_mirrors_only_when_asked_with_the_evidence(root):
     closed = f"http://127.0.0.1:{closed_port()}/"
-    with Server("cache") as cache:
+    with Registry() as cache:
         text = json.dumps(
             {"registry-mirror": [UNRESOLVABLE], "registry-mirrors": [cache.url, closed]}
         )

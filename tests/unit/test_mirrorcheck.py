@@ -1,8 +1,7 @@
-"""The mirror check against small servers on 127.0.0.1 (only loopback is contacted).
-
-FakeHub stands in for Docker Hub and its token service, which this machine cannot reach: a
-registry API that answers 401 + WWW-Authenticate Bearer until given the token its realm hands
-out. The live test (tests/integration/test_mirrors_live.py) uses real docker-registry instances.
+"""The mirror check against servers on 127.0.0.1 (only loopback is contacted): the real
+docker-registry as a mirror and as a private registry; small servers (mirror_servers.Server) only
+for Docker Hub's token dance, a slow registry and a web server that is no registry. The live test
+(tests/integration/test_mirrors_live.py) has dockerd itself pull through a real mirror.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import sys
 import time
 
 import pytest
-from mirror_servers import Server, closed_port
+from mirror_servers import Registry, Server, closed_port
 
 from dockercfg import mirrorcheck as check
 from dockercfg.errors import UsageError
@@ -35,7 +34,7 @@ def test_hub_mirror_behind_a_bearer_token_is_ok():
 
 
 def test_each_kind_is_classified_within_the_deadline():
-    servers = Server("cache"), Server("web"), Server("private"), Server("cache", delay=0.4)
+    servers = Registry(), Server("web"), Registry("acme/app"), Server("cache", delay=0.4)
     with servers[0] as cache, servers[1] as web, servers[2] as private, servers[3] as slow:
         urls = [cache.url, web.url, private.url, slow.url]
         urls += [f"http://127.0.0.1:{closed_port()}", "http://no-such-mirror.invalid"]
@@ -107,7 +106,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_json_envelope_and_exit_codes():
-    with Server("cache") as cache:
+    with Registry() as cache:
         out = _cli(cache.url, f"http://127.0.0.1:{closed_port()}", "--deadline", "5", "--json")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
@@ -132,7 +131,7 @@ def test_cli_text_output():
 
 
 def test_cli_checks_the_configured_mirrors_when_given_none(tmp_path):
-    with Server("cache") as cache:
+    with Registry() as cache:
         (tmp_path / "etc/docker").mkdir(parents=True)
         config = {"registry-mirrors": [cache.url, f"http://127.0.0.1:{closed_port()}"]}
         (tmp_path / "etc/docker/daemon.json").write_text(json.dumps(config))
