@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -260,3 +261,49 @@ def test_removals_land_at_the_offsets_of_the_shortened_text():
     assert doc.without(K).render() == b'{"a": 1}'
     assert doc.without("a").render() == b'{"insecure-registries": ["x"]}'
     assert parse(P, NBSP_DUPS.encode()).without(K).render() == b"{}"
+
+
+def _target(version) -> DaemonJsonTarget:
+    host = SimpleNamespace(target="daemon-json", shown_path=str(P), config_path=P, flag_sources=[],
+                           flags=lambda: ["dockerd"], dockerd_version=version)  # fmt: skip
+    return DaemonJsonTarget(host)
+
+
+def test_the_file_is_judged_by_the_host_s_dockerd_version_and_named_as_shown():
+    bom = b'\xef\xbb\xbf{"debug": true}'
+    (old,) = _target((20, 10, 24)).file_problems(bom, "shown.json")
+    (new,) = _target(None).file_problems(bom, "shown.json")  # unknown: the newest rules
+    assert (old.path, old.is_error) == ("shown.json", True)
+    assert old.message.startswith("dockerd 20.10") and "fails on a file" in old.message
+    assert (new.path, new.is_error) == ("shown.json", False)
+    assert (
+        new.message == "the file starts with a byte-order mark, which dockerd before 23.0 rejects"
+    )
+
+
+@pytest.fixture
+def dockerd26_on_path(tmp_path, monkeypatch) -> str:
+    """Debian 13's real dockerd 26.1 as the `dockerd` on PATH."""
+    from integration.hostsetup import DOCKERD_26
+    from support import unavailable
+
+    if not os.access(DOCKERD_26, os.X_OK):
+        unavailable(f"{DOCKERD_26} is missing: run `tests/fetch-debian13 docker.io containerd`")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin/dockerd").symlink_to(DOCKERD_26)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    return str(tmp_path / "bin/dockerd")
+
+
+def test_the_installed_dockerd_checks_the_file_for_its_own_version(dockerd26_on_path):
+    bad = b'{"max-concurrent-downloads": -1}\n'
+    found = _target((26, 1, 5)).dockerd_problem(bad, "/etc/docker/daemon.json")
+    assert found is not None and found.is_error, found
+    assert "invalid max concurrent downloads: -1" in found.message, found
+    assert found.hint == f"reported by {dockerd26_on_path} --validate"
+    assert _target(None).dockerd_problem(bad) is not None  # its version is asked
+    unknown = _target((26, 1, 5)).dockerd_problem(b'{"bogus": 1}', "/etc/docker/daemon.json")
+    assert unknown is not None and "with file /etc/docker/daemon.json: " in unknown.message
+    assert _target((26, 1, 5)).dockerd_problem(b'{"debug": true}\n', "x") is None
+    # Judging for another dockerd (--docker-version 20.10): the installed one is not asked.
+    assert _target((20, 10, 24)).dockerd_problem(bad, "/etc/docker/daemon.json") is None
