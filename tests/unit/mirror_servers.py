@@ -91,13 +91,19 @@ class Registry:
     library/alpine (the mirror check's default image) makes it a mirror of Hub content."""
 
     def __init__(self, repository: str = "library/alpine") -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="dcfg-mirror-"))
-        self.real = RealRegistry(self.dir)
         self.repository = repository
-        self.url = f"http://127.0.0.1:{self.real.port}"
 
     def __enter__(self) -> Registry:
-        self.real.__enter__()
+        # Its directory exists only between enter and exit, so a registry never entered (another
+        # one in the same `with` failed first) leaves nothing behind.
+        self.dir = Path(tempfile.mkdtemp(prefix="dcfg-mirror-"))
+        try:
+            self.real = RealRegistry(self.dir)
+            self.real.__enter__()
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+        self.url = f"http://127.0.0.1:{self.real.port}"
         try:
             push_image("127.0.0.1", self.real.port, self.repository, "latest")
         except BaseException:
